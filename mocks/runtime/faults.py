@@ -1,0 +1,64 @@
+"""Fault injection shared by all mocks: the next matching request fails the way a test asks."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULT_KINDS = ("timeout", "http_error", "soap_fault")
+
+
+@dataclass
+class FaultRule:
+    """Applies to the next ``count`` requests whose operation matches (``*`` for any)."""
+
+    kind: str
+    operation: str = "*"
+    count: int = 1
+    delay: float = 30.0
+    status: int = 503
+    code: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FaultRule:
+        unknown = set(data) - {"kind", "operation", "count", "delay", "status", "code"}
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        rule = cls(**data)
+        if rule.kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {FAULT_KINDS}, got {rule.kind!r}")
+        if rule.count < 1 or not 0 <= rule.delay <= 300 or not 400 <= rule.status <= 599:
+            raise ValueError("count >= 1, 0 <= delay <= 300 and 400 <= status <= 599 are required")
+        return rule
+
+
+@dataclass
+class FaultInjector:
+    """Thread-safe queue of pending fault rules (the control API writes, the mock loop reads)."""
+
+    rules: list[FaultRule] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, rule: FaultRule) -> None:
+        with self._lock:
+            self.rules.append(rule)
+
+    def take(self, operation: str) -> FaultRule | None:
+        """Consume one use of the first rule matching ``operation``."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.operation in ("*", operation):
+                    rule.count -= 1
+                    if rule.count == 0:
+                        self.rules.remove(rule)
+                    return rule
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [vars(rule).copy() for rule in self.rules]

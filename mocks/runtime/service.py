@@ -1,0 +1,44 @@
+"""What every mock provides to the host: its listeners, its seedable state, its faults."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from segur.mocks.runtime.faults import FaultInjector
+from segur.mocks.runtime.http import HttpApp
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One port a mock listens on; ``path`` is what the endpoint URL advertises."""
+
+    app: HttpApp
+    path: str = "/"
+    tls: bool = True
+    require_client_cert: bool = True
+
+
+class MockService(ABC):
+    """A national-service mock. State changes come only through ``seed`` and ``reset``."""
+
+    name: str
+
+    def __init__(self) -> None:
+        self.faults = FaultInjector()
+
+    @abstractmethod
+    def listeners(self) -> list[Listener]: ...
+
+    @abstractmethod
+    def seed(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``state`` (JSON from the control API) into the mock; return a summary."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Back to the seeded defaults; pending faults are dropped too."""
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, Any]:
+        """The current state as JSON, for testers and for evidence."""
