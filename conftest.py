@@ -1,6 +1,8 @@
-"""Root pytest configuration: loads the harness plugin for couloir scenarios.
+"""Root pytest configuration: loads the harness plugin.
 
-The harness plugin (fixtures for the test PKI, the mocks, the SUT, and the verdict
-recorder) is registered by `segur run` itself; this file keeps `pytest scenarios/`
-working from a checkout with the same plugin.
+With it, ``pytest scenarios/hopital --couloir hopital --sut reference`` runs a couloir
+exactly as ``segur run`` does; without ``--couloir`` the plugin stays inert, so the
+project's own tests (``make test``) are unaffected.
 """
+
+pytest_plugins = ["segur.pytest_plugin"]

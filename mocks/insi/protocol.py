@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lxml import etree
+
 from segur.mocks.insi.registry import (
     IdentityRegistry,
     InsRecord,
@@ -89,7 +90,12 @@ class InsiApp:
         correlation = {"operation": operation, "certificate_cn": cn, **context}
         injected = self.faults.take(operation)
         if injected is not None and injected.kind == "soap_fault":
-            return self._fault(injected.code or "siram_90", "fault injected by the control API", operation=operation)
+            return self._fault(
+                injected.code or "siram_90",
+                "fault injected by the control API",
+                operation=operation,
+                outcome={"injected": "soap_fault"},
+            )
         if injected is not None and injected.kind == "http_error":
             response = HttpResponse(injected.status, b"Service Unavailable")
             return Handled(response, operation, correlation, {"injected": "http_error"})

@@ -18,11 +18,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from segur.journal import Journal
 from segur.mocks.runtime.faults import FaultRule
 from segur.mocks.runtime.http import Handled, HttpRequest, HttpResponse
 from segur.mocks.runtime.service import MockService
-
-from segur.journal import Journal
 
 
 def json_response(status: int, data: Any) -> HttpResponse:

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segur.journal import Journal
 from segur.mocks.runtime.control import ControlApp
 from segur.mocks.runtime.http import HttpServer, Limits
 from segur.mocks.runtime.service import MockService
 from segur.mocks.runtime.tls import server_context
-
-from segur.journal import Journal
 from segur.pki import Pki
 
 

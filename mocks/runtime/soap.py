@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from lxml import etree
+
 from segur.mocks.runtime.http import HttpRequest
 
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"

@@ -1,0 +1,73 @@
+"""Named defects of the reference SUT: each one breaks exactly the requirements it lists.
+
+The self-test runs the reference SUT once per defect and asserts that the report says
+``non_conforme`` for ``breaks``, ``non_teste`` for ``blocks`` (requirements that cannot be
+observed once the defect is present), and ``conforme`` for everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    description: str
+    breaks: tuple[str, ...]
+    blocks: tuple[str, ...] = ()
+
+
+# Requirements whose scenarios need an accepted INSi call (INS/va1.02 needs none).
+_NEEDS_INSI_ANSWER = (
+    "INS/va1.06",
+    "INS/va1.38",
+    "INS/PROV.01",
+    "INS/PROV.02",
+    "INS/PROV.03",
+    "INS/PROV.04",
+    "INS/PROV.05",
+    "INS/PROV.06",
+    "INS/PROV.07",
+)
+
+DEFECTS: dict[str, Defect] = {
+    d.name: d
+    for d in (
+        Defect("ins-no-key-check", "stores the INS without checking the NIR/NIA key", ("INS/PROV.03",)),
+        Defect(
+            "corsica-key-bug", "computes the key with 2A/2B read as 20, rejecting valid Corsican INS", ("INS/PROV.03",)
+        ),
+        Defect("keeps-typed-traits", "keeps the typed traits instead of those returned by INSi", ("INS/PROV.04",)),
+        Defect("no-first-name-retry", "does not retry the other first names after CR 01", ("INS/PROV.05",)),
+        Defect("sends-ins-unqualified", "exports the INS of an identity that is not qualified", ("INS/PROV.02",)),
+        Defect(
+            "status-without-document", "marks an identity qualified without checking an ID document", ("INS/PROV.01",)
+        ),
+        Defect(
+            "wrong-certificate-cn",
+            "calls INSi with the organisation AUTH_CLI certificate instead of INSI-AUTO",
+            ("INS/va1.58",),
+            blocks=_NEEDS_INSI_ANSWER,
+        ),
+        Defect("no-return-code-trace", "traces INSi calls without their return code", ("INS/va1.38",)),
+        Defect("no-verification-trace", "does not trace INS verifications", ("INS/va1.06",)),
+        Defect("no-anteriority-search", "creates a new patient without searching for an existing one", ("INS/va1.02",)),
+        Defect("takes-historic-ins", "stores the first historic INS instead of the active one", ("INS/PROV.06",)),
+        Defect("forces-nir-oid", "stores the INS-NIR OID whatever OID INSi returned", ("INS/PROV.06",)),
+        Defect(
+            "insi-error-as-no-identity",
+            "treats an INSi fault or timeout as 'no identity found' (CR 01)",
+            ("INS/PROV.07",),
+        ),
+    )
+}
+
+
+def parse_defects(spec: str) -> tuple[str, ...]:
+    """``"a,b"`` -> ``("a", "b")``, refusing unknown names with the list of known ones."""
+    names = tuple(name.strip() for name in spec.split(",") if name.strip())
+    unknown = [name for name in names if name not in DEFECTS]
+    if unknown:
+        raise ValueError(f"unknown defect(s) {unknown}; known: {', '.join(sorted(DEFECTS))}")
+    return names

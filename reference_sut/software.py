@@ -1,0 +1,279 @@
+"""The reference SUT's identity management: a small, compliant DPI / LGC identity module.
+
+It implements the harness's action vocabulary the way the INS referential asks, and each
+named defect (reference_sut/defects.py) switches off exactly one rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from segur.reference_sut.insi_client import InsiAnswer, InsiClient, InsiSettings, InsiUnavailable
+
+PROVISOIRE, RECUPEREE, VALIDEE, QUALIFIEE = "provisoire", "recuperee", "validee", "qualifiee"
+HIGH_TRUST_DOCUMENTS = {"carte_identite", "passeport", "titre_sejour", "livret_famille", "extrait_naissance"}
+OID_NIR = "1.2.250.1.213.1.4.8"
+
+
+class ActionError(Exception):
+    """A refused action; ``code`` is part of the trigger API contract."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def ins_key(matricule: str, *, corsica_bug: bool = False) -> str:
+    digits = matricule.upper()
+    if corsica_bug:
+        digits = digits.replace("2A", "20").replace("2B", "20")
+    digits = digits.replace("2A", "19").replace("2B", "18")
+    if len(digits) != 13 or not digits.isdigit():
+        return ""
+    return f"{97 - int(digits) % 97:02d}"
+
+
+@dataclass
+class Patient:
+    patient_id: str
+    traits: dict[str, Any]
+    statut: str = PROVISOIRE
+    ins: dict[str, str] | None = None
+    justificatif: str | None = None
+    traces: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "patient_id": self.patient_id,
+            "statut": self.statut,
+            "traits": self.traits,
+            "ins": self.ins,
+            "justificatif": self.justificatif,
+            "traces": self.traces,
+        }
+
+
+def _normalise(text: str) -> str:
+    return " ".join(str(text).upper().split())
+
+
+class IdentitySoftware:
+    """Holds patients in memory; one instance per SUT process."""
+
+    def __init__(self, profile: str, defects: tuple[str, ...], version: str) -> None:
+        self.profile = profile
+        self.defects = set(defects)
+        self.version = version
+        self.patients: dict[str, Patient] = {}
+        self.insi: InsiClient | None = None
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def configure(self, params: dict[str, Any]) -> dict[str, Any]:
+        insi = params["services"]["insi"]
+        pki = params["pki"]["certificates"]
+        certificate = "auth-cli" if "wrong-certificate-cn" in self.defects else "insi-auto"
+        settings = InsiSettings(
+            url=insi["url"],
+            ca=params["pki"]["ca"],
+            cert=pki[certificate]["cert"],
+            key=pki[certificate]["key"],
+            idam=f"SEGUR-REF-{self.profile.upper()}-0001",
+            software_name=f"SEGUR REFERENCE {self.profile.upper()}",
+            software_version=self.version,
+            timeout=float(insi.get("timeout", 10.0)),
+        )
+        with self._lock:
+            if self.insi is not None:
+                self.insi.close()
+            self.insi = InsiClient(settings)
+        return {"configured": ["insi"], "certificate": certificate}
+
+    def reset(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.patients.clear()
+        return {"reset": True}
+
+    def register_patient(self, params: dict[str, Any]) -> dict[str, Any]:
+        traits = _traits(params.get("traits") or {})
+        with self._lock:
+            if "no-anteriority-search" not in self.defects:
+                for patient in self.patients.values():
+                    if _same_person(patient.traits, traits):
+                        return {"patient_id": patient.patient_id, "cree": False}
+            patient_id = f"P{next(self._ids):06d}"
+            self.patients[patient_id] = Patient(patient_id, traits)
+            return {"patient_id": patient_id, "cree": True}
+
+    def fetch_ins(self, params: dict[str, Any]) -> dict[str, Any]:
+        patient = self._patient(params)
+        mode = params.get("mode", "traits")
+        answer, tried = self._search(patient, mode, params.get("carte_vitale"))
+        if answer is None:
+            return {"code_cr": None, "erreur": "insi_indisponible", "statut": patient.statut}
+        result: dict[str, Any] = {"code_cr": answer.code_cr, "prenoms_essayes": tried}
+        if answer.code_cr == "00" and answer.actif is not None:
+            rejected = self._accept(patient, answer)
+            if rejected:
+                result["ins_rejete"] = rejected
+        result["statut"] = patient.statut
+        return result
+
+    def verify_ins(self, params: dict[str, Any]) -> dict[str, Any]:
+        patient = self._patient(params)
+        if patient.ins is None:
+            raise ActionError("no_ins", "the patient has no INS to verify")
+        traits = patient.traits
+        try:
+            answer = self._client().search_traits(
+                traits["nom_naissance"],
+                traits["prenoms"].split(" ")[0],
+                traits["sexe"],
+                traits["date_naissance"],
+                traits.get("lieu_naissance"),
+            )
+        except InsiUnavailable as error:
+            self._trace(patient, "verification_ins", None, erreur=str(error))
+            return {"code_cr": None, "erreur": "insi_indisponible"}
+        same = answer.actif is not None and answer.actif.matricule == patient.ins["matricule"]
+        outcome = "concordant" if same else "discordant"
+        if "no-verification-trace" not in self.defects:
+            self._trace(patient, "verification_ins", answer.code_cr, resultat=outcome)
+        return {"code_cr": answer.code_cr, "resultat": outcome}
+
+    def qualify_identity(self, params: dict[str, Any]) -> dict[str, Any]:
+        patient = self._patient(params)
+        document = params.get("justificatif", "")
+        trusted = document in HIGH_TRUST_DOCUMENTS or "status-without-document" in self.defects
+        if not trusted:
+            raise ActionError("untrusted_document", f"{document!r} is not a high-trust identity document")
+        with self._lock:
+            patient.justificatif = document
+            patient.statut = QUALIFIEE if patient.statut == RECUPEREE else VALIDEE
+        return {"statut": patient.statut}
+
+    def get_patient(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._patient(params).to_json()
+
+    def export_identity(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The identity as it would leave the software in any exchange (document, message, DMP)."""
+        patient = self._patient(params)
+        identity: dict[str, Any] = {"traits": patient.traits, "statut": patient.statut}
+        may_carry_ins = patient.statut == QUALIFIEE or "sends-ins-unqualified" in self.defects
+        if patient.ins is not None and may_carry_ins:
+            identity["ins"] = patient.ins
+        return {"usage": params.get("usage", "document"), "identite": identity}
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    def _search(self, patient: Patient, mode: str, carte: dict[str, str] | None) -> tuple[InsiAnswer | None, list[str]]:
+        traits = patient.traits
+        client = self._client()
+        if mode == "carte_vitale":
+            if not carte:
+                raise ActionError("missing_card", "mode carte_vitale needs carte_vitale {matricule, cle}")
+            attempts = [None]
+        elif mode == "traits":
+            first_names = traits["prenoms"].split(" ")
+            attempts = first_names if "no-first-name-retry" not in self.defects else first_names[:1]
+        else:
+            raise ActionError("unknown_mode", f"mode must be traits or carte_vitale, not {mode!r}")
+        tried: list[str] = []
+        answer: InsiAnswer | None = None
+        for first_name in attempts:
+            try:
+                if first_name is None:
+                    answer = client.search_vitale(
+                        carte["matricule"], carte.get("cle", ""), traits["nom_naissance"], traits["date_naissance"]
+                    )
+                else:
+                    tried.append(first_name)
+                    answer = client.search_traits(
+                        traits["nom_naissance"],
+                        first_name,
+                        traits["sexe"],
+                        traits["date_naissance"],
+                        traits.get("lieu_naissance"),
+                    )
+            except InsiUnavailable as error:
+                if "insi-error-as-no-identity" in self.defects:
+                    self._trace(patient, "recherche_ins", "01", mode=mode)
+                    return InsiAnswer("01", "Aucune identite trouvee"), tried
+                self._trace(patient, "recherche_ins", None, mode=mode, erreur=str(error))
+                return None, tried
+            code = answer.code_cr if "no-return-code-trace" not in self.defects else None
+            self._trace(patient, "recherche_ins", code, mode=mode, prenom=first_name)
+            if answer.code_cr != "01":
+                break
+        return answer, tried
+
+    def _accept(self, patient: Patient, answer: InsiAnswer) -> str | None:
+        record = answer.actif
+        assert record is not None
+        if "takes-historic-ins" in self.defects and answer.historique:
+            record = answer.historique[0]
+        if "ins-no-key-check" not in self.defects:
+            expected = ins_key(record.matricule, corsica_bug="corsica-key-bug" in self.defects)
+            if expected != record.cle:
+                self._trace(patient, "controle_cle", answer.code_cr, resultat="cle_invalide")
+                return "cle_invalide"
+        oid = OID_NIR if "forces-nir-oid" in self.defects else record.oid
+        with self._lock:
+            patient.ins = {"matricule": record.matricule, "cle": record.cle, "oid": oid}
+            if "keeps-typed-traits" not in self.defects:
+                patient.traits = {**patient.traits, **answer.traits}
+            if "status-without-document" in self.defects:
+                patient.statut = QUALIFIEE
+            else:
+                patient.statut = QUALIFIEE if patient.statut == VALIDEE else RECUPEREE
+        return None
+
+    def _trace(self, patient: Patient, operation: str, code_cr: str | None, **details: Any) -> None:
+        entry: dict[str, Any] = {"horodatage": dt.datetime.now(dt.UTC).isoformat(), "operation": operation}
+        if code_cr is not None:
+            entry["code_cr"] = code_cr
+        entry.update({k: v for k, v in details.items() if v is not None})
+        with self._lock:
+            patient.traces.append(entry)
+
+    def _patient(self, params: dict[str, Any]) -> Patient:
+        patient = self.patients.get(str(params.get("patient_id")))
+        if patient is None:
+            raise ActionError("unknown_patient", f"no patient {params.get('patient_id')!r}", status=404)
+        return patient
+
+    def _client(self) -> InsiClient:
+        if self.insi is None:
+            raise ActionError("not_configured", "call configure with the INSi endpoint first", status=409)
+        return self.insi
+
+
+def _traits(raw: dict[str, Any]) -> dict[str, Any]:
+    required = ("nom_naissance", "prenoms", "sexe", "date_naissance")
+    missing = [name for name in required if not raw.get(name)]
+    if missing:
+        raise ActionError("missing_traits", f"missing traits: {missing}")
+    prenoms = raw["prenoms"] if isinstance(raw["prenoms"], str) else " ".join(raw["prenoms"])
+    traits = {name: str(raw[name]) for name in required}
+    traits["prenoms"] = _normalise(prenoms)
+    traits["nom_naissance"] = _normalise(traits["nom_naissance"])
+    if raw.get("lieu_naissance"):
+        traits["lieu_naissance"] = str(raw["lieu_naissance"])
+    return traits
+
+
+def _same_person(known: dict[str, Any], typed: dict[str, Any]) -> bool:
+    """Anteriority: same birth name, first first name, sex and birth date."""
+    return (
+        known["nom_naissance"] == typed["nom_naissance"]
+        and known["prenoms"].split(" ")[0] == typed["prenoms"].split(" ")[0]
+        and known["sexe"] == typed["sexe"]
+        and known["date_naissance"] == typed["date_naissance"]
+    )

@@ -1,0 +1,1 @@
+"""Gherkin scenarios, one folder per couloir; each folder's test module binds its features."""

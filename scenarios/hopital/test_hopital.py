@@ -1,0 +1,5 @@
+"""Binds the hopital couloir's feature files to pytest (pytest-bdd needs one test module)."""
+
+from pytest_bdd import scenarios
+
+scenarios(".")

@@ -1,0 +1,174 @@
+"""The ``segur`` command line.
+
+Exit codes of ``segur run``: 0 conforme, 1 non conforme, 2 usage or configuration error,
+3 SUT unreachable, 4 harness internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import signal
+import sys
+from pathlib import Path
+
+from segur import __version__
+from segur.catalogue import COULOIR_REMS, load_catalogue
+
+EXIT_CONFORME, EXIT_NON_CONFORME, EXIT_USAGE, EXIT_SUT_UNREACHABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except ValueError as error:
+        print(f"segur: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segur", description="Ségur conformance harness")
+    parser.add_argument("--version", action="version", version=f"segur {__version__}")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a couloir's scenarios against a SUT and write the report")
+    run.add_argument("--couloir", required=True, choices=sorted(COULOIR_REMS))
+    run.add_argument(
+        "--sut", default="reference", help="reference[:defects] | http://HOST:PORT | python:mod:Class | manual"
+    )
+    run.add_argument("--out", type=Path, help="run directory (default reports/out/<run-id>)")
+    run.add_argument("--pki", type=Path, default=Path(".segur/pki"), help="test PKI directory")
+    run.add_argument("--quiet", action="store_true", help="no progress output (CI)")
+    run.add_argument("--interactive", action="store_true", help="manual SUT: ask the operator")
+    run.add_argument("--manual-timeout", type=float, default=120.0, help="manual SUT: seconds to wait for traffic")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="both couloirs against the reference SUT")
+    demo.add_argument("--pki", type=Path, default=Path(".segur/pki"))
+    demo.set_defaults(handler=_demo)
+
+    mocks = commands.add_parser("mocks", help="run mocks standalone").add_subparsers(metavar="ACTION")
+    up = mocks.add_parser("up", help="serve mocks until Ctrl-C; prints one JSON line with endpoints and PKI")
+    up.add_argument("--only", default="insi", help="comma-separated mocks (available: insi)")
+    up.add_argument("--port", action="append", default=[], metavar="MOCK=PORT", help="fixed port for a mock")
+    up.add_argument("--control-port", type=int, default=0)
+    up.add_argument("--pki", type=Path, default=Path(".segur/pki"))
+    up.add_argument("--journal", type=Path, default=Path(".segur/journal.jsonl"))
+    up.set_defaults(handler=_mocks_up)
+
+    exigences = commands.add_parser("exigences", help="print the requirement catalogue")
+    exigences.add_argument("--couloir", choices=sorted(COULOIR_REMS))
+    exigences.add_argument("--format", choices=("csv", "json"), default="csv")
+    exigences.set_defaults(handler=_exigences)
+
+    sut = commands.add_parser("sut", help="reference SUT information").add_subparsers(metavar="ACTION")
+    defects = sut.add_parser("defects", help="the reference SUT's defects and the requirements each breaks")
+    defects.add_argument("--json", action="store_true")
+    defects.set_defaults(handler=_defects)
+
+    pki = commands.add_parser("pki", help="test PKI").add_subparsers(metavar="ACTION")
+    init = pki.add_parser("init", help="generate the test PKI in DIR (kept if already there)")
+    init.add_argument("directory", type=Path)
+    init.set_defaults(handler=_pki_init)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from segur.runner import run_couloir
+
+    return run_couloir(
+        args.couloir,
+        args.sut,
+        out=args.out,
+        pki=args.pki,
+        quiet=args.quiet,
+        interactive=args.interactive,
+        manual_timeout=args.manual_timeout,
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from segur.runner import run_couloir
+
+    codes = [run_couloir(couloir, "reference", pki=args.pki) for couloir in sorted(COULOIR_REMS)]
+    return max(codes)
+
+
+def _mocks_up(args: argparse.Namespace) -> int:
+    from segur.mocks import create_mocks
+    from segur.mocks.runtime.host import HostConfig, MockHost
+    from segur.pki import ensure_pki
+
+    ports = {}
+    for item in args.port:
+        name, _, port = item.partition("=")
+        if not port.isdigit():
+            raise ValueError(f"--port expects MOCK=PORT, got {item!r}")
+        ports[name] = int(port)
+    services = create_mocks(args.only.split(","))
+    config = HostConfig(
+        pki=ensure_pki(args.pki), journal_path=args.journal, ports=ports, control_port=args.control_port
+    )
+    host = MockHost(services, config)
+
+    async def serve() -> None:
+        print(json.dumps(await host.start_async()), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await host.stop_async()
+
+    asyncio.run(serve())
+    host.journal.close()
+    return 0
+
+
+def _exigences(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    entries = catalogue.for_couloir(args.couloir) if args.couloir else list(catalogue.exigences)
+    if args.format == "json":
+        print(json.dumps({"version": catalogue.version, "exigences": [e.to_json() for e in entries]}, indent=2))
+        return 0
+    columns = ("id", "titre", "socle", "rems", "nature", "criticite", "profil", "verification", "source", "id_officiel")
+    writer = csv.writer(sys.stdout)
+    writer.writerow(columns)
+    for exigence in entries:
+        row = exigence.to_json()
+        row["rems"] = " ".join(row["rems"])
+        row["source"] = f"{row['source']['document']} ({row['source']['version']})"
+        writer.writerow([row[c] if row[c] is not None else "" for c in columns])
+    return 0
+
+
+def _defects(args: argparse.Namespace) -> int:
+    from segur.reference_sut.defects import DEFECTS
+
+    if args.json:
+        print(json.dumps([vars(d) for d in DEFECTS.values()], ensure_ascii=False, indent=2))
+    else:
+        for defect in DEFECTS.values():
+            blocks = f" (non testé : {', '.join(defect.blocks)})" if defect.blocks else ""
+            print(f"{defect.name:28} casse {', '.join(defect.breaks)}{blocks}\n{'':28} {defect.description}")
+    return 0
+
+
+def _pki_init(args: argparse.Namespace) -> int:
+    from segur.pki import ensure_pki
+
+    print(json.dumps(ensure_pki(args.directory).describe(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

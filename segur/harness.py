@@ -1,0 +1,128 @@
+"""One harness run's live parts: test PKI, mocks, SUT adapter, and the scenario recorder.
+
+Created by the pytest plugin when ``--couloir`` is given (``segur run`` gives it), so the
+same session works from the CLI and from a plain ``pytest scenarios/hopital --couloir hopital``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from segur import __version__
+from segur.catalogue import load_catalogue
+from segur.mocks.insi import InsiMock
+from segur.mocks.runtime.host import HostConfig, MockHost
+from segur.pki import ensure_pki
+from segur.recorder import ScenarioResult
+from segur.sut import SutAdapter, open_sut
+from segur.sut.manual import ManualSut
+from segur.sut.reference import ReferenceSut
+
+COULOIRS = ("hopital", "ville")
+
+
+@dataclass
+class RunOptions:
+    couloir: str
+    sut: str = "reference"
+    out_dir: Path = Path("reports/out/run")
+    pki_dir: Path = Path(".segur/pki")
+    quiet: bool = False
+    interactive: bool = False
+    manual_timeout: float = 120.0
+    insi_timeout: float = 10.0
+    fault_delay: float = 30.0
+
+
+@dataclass
+class Harness:
+    options: RunOptions
+    started: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+    host: MockHost | None = None
+    sut: SutAdapter | None = None
+    sut_info: dict[str, Any] = field(default_factory=dict)
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    control: httpx.Client | None = None
+
+    def start(self) -> None:
+        options = self.options
+        evidence = options.out_dir / "evidence"
+        evidence.mkdir(parents=True, exist_ok=True)
+        pki = ensure_pki(options.pki_dir)
+        self.host = MockHost([InsiMock()], HostConfig(pki=pki, journal_path=evidence / "journal.jsonl"))
+        self.endpoints = self.host.start()
+        self.control = httpx.Client(base_url=self.endpoints["control"], timeout=30)
+        self.sut = open_sut(
+            options.sut,
+            profile=options.couloir,
+            manual_timeout=options.manual_timeout,
+            interactive=options.interactive,
+        )
+        if isinstance(self.sut, ReferenceSut):
+            # The reference SUT accepts short timeouts, which keeps the outage scenarios fast.
+            options.insi_timeout, options.fault_delay = 0.5, 1.5
+        if isinstance(self.sut, ManualSut):
+            self.sut.traffic_probe = lambda mock, since: len(self.journal(since, mock or None)) + since
+        self.sut_info = {**self.sut.start(), "couloir": options.couloir}
+        self.sut.act("configure", self.configuration())
+
+    def configuration(self) -> dict[str, Any]:
+        """What the SUT is told: mock endpoints and test PKI (the `configure` action)."""
+        insi_url = self.endpoints["mocks"]["insi"]["endpoints"][0]
+        return {
+            "couloir": self.options.couloir,
+            "services": {"insi": {"url": insi_url, "timeout": self.options.insi_timeout}},
+            "pki": self.endpoints["pki"],
+            "summary": f"INSi: {insi_url}",
+        }
+
+    def stop(self) -> None:
+        if self.sut is not None:
+            self.sut.stop()
+        if self.control is not None:
+            self.control.close()
+        if self.host is not None:
+            self.host.stop()
+
+    # -- control API ---------------------------------------------------------------------------
+
+    def journal(self, since: int = 0, mock: str | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"since": since}
+        if mock:
+            params["mock"] = mock
+        return self._control("GET", "/journal", params=params)["records"]
+
+    def last_seq(self) -> int:
+        return self._control("GET", "/journal", params={"since": 10**9})["last_seq"]
+
+    def seed(self, mock: str, state: dict[str, Any]) -> dict[str, Any]:
+        return self._control("POST", f"/mocks/{mock}/state", json=state)
+
+    def inject_fault(self, mock: str, fault: dict[str, Any]) -> dict[str, Any]:
+        return self._control("POST", f"/mocks/{mock}/faults", json=fault)
+
+    def reset_mocks(self) -> None:
+        self._control("POST", "/reset")
+
+    def _control(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        assert self.control is not None, "harness not started"
+        response = self.control.request(method, path, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def run_info(self) -> dict[str, Any]:
+        catalogue = load_catalogue()
+        return {
+            "harness_version": __version__,
+            "catalogue_version": catalogue.version,
+            "referentiel": catalogue.referentiel,
+            "couloir": self.options.couloir,
+            "sut": self.sut_info,
+            "started": self.started,
+        }

@@ -1,0 +1,75 @@
+"""The adapter contract shared by the http, python, manual and reference adapters."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import Any
+
+# action -> what it must do; the OpenAPI file documents parameters and results.
+ACTIONS: dict[str, str] = {
+    "configure": "point the software at the mocks (endpoints, test PKI paths)",
+    "reset": "forget the patients created by earlier scenarios (optional)",
+    "register_patient": "create a patient from typed traits, after an anteriority search",
+    "fetch_ins": "call INSi for a patient (mode traits or carte_vitale) and apply the answer",
+    "verify_ins": "verify a stored INS against INSi",
+    "qualify_identity": "record that a high-trust identity document was checked",
+    "get_patient": "return status, traits, INS and traces of a patient",
+    "export_identity": "return the identity exactly as it would leave the software in an exchange",
+}
+OBSERVATIONS = ("get_patient", "export_identity")
+
+
+class SutUnreachable(Exception):
+    """The SUT cannot be reached at all (exit code 3)."""
+
+
+class SutActionError(Exception):
+    """The SUT refused or failed an action; ``code`` comes from the SUT."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class SutAdapter(ABC):
+    kind: str = "abstract"
+
+    def start(self) -> dict[str, Any]:
+        """Make the SUT usable; returns its description (name, version, profile)."""
+        return self.describe()
+
+    def stop(self) -> None:  # noqa: B027 - most adapters hold nothing to release
+        """Release what ``start`` acquired."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def act(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Run one action of the vocabulary; raise ``SutActionError`` when the SUT refuses it."""
+
+    def ask(self, question: str) -> bool | None:
+        """Ask a human a yes/no question; automatic adapters never need to."""
+        raise NotImplementedError
+
+
+def open_sut(spec: str, *, profile: str, manual_timeout: float = 120.0, interactive: bool = False) -> SutAdapter:
+    """``reference[:defects]`` | ``http://HOST:PORT`` | ``python:module:Class`` | ``manual``."""
+    from segur.sut.http import HttpSut
+    from segur.sut.manual import ManualSut
+    from segur.sut.python import PythonSut
+    from segur.sut.reference import ReferenceSut
+
+    if spec == "reference" or spec.startswith("reference:"):
+        return ReferenceSut(profile, spec.partition(":")[2])
+    if spec.startswith(("http://", "https://")):
+        return HttpSut(spec)
+    if spec.startswith("python:"):
+        module_name, _, class_name = spec.removeprefix("python:").partition(":")
+        if not module_name or not class_name:
+            raise ValueError("python SUT must be python:module:Class")
+        return PythonSut(getattr(importlib.import_module(module_name), class_name)(), spec)
+    if spec == "manual":
+        return ManualSut(timeout=manual_timeout, interactive=interactive)
+    raise ValueError(f"unknown SUT {spec!r}: use reference[:defects], http://HOST:PORT, python:module:Class or manual")

@@ -1,0 +1,82 @@
+"""The ``manual`` adapter: a human operates the software, the harness watches the mocks.
+
+Triggering actions print an instruction and wait (up to ``timeout``) for the traffic they
+must cause at the mocks; observations the harness cannot make are asked as yes/no
+questions, or, when nobody is at the terminal, left ``non_teste`` with the reason.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from segur.sut.base import OBSERVATIONS, SutActionError, SutAdapter
+
+INSTRUCTIONS = {
+    "register_patient": "Créez le patient {traits} (avec recherche d'antériorité).",
+    "fetch_ins": "Appelez INSi pour le patient {patient_id} (mode {mode}).",
+    "verify_ins": "Vérifiez l'INS du patient {patient_id} auprès d'INSi.",
+    "qualify_identity": "Enregistrez le justificatif {justificatif} pour le patient {patient_id}.",
+}
+# Actions whose effect is visible at a mock: the adapter waits for a new journal record.
+EXPECTED_TRAFFIC = {"fetch_ins": "insi", "verify_ins": "insi"}
+
+
+class ManualSut(SutAdapter):
+    kind = "manual"
+
+    def __init__(self, timeout: float = 120.0, interactive: bool = False) -> None:
+        self.timeout = timeout
+        self.interactive = interactive
+        self.traffic_probe: Callable[[str, int], int] | None = None
+        self._patients = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "logiciel opéré manuellement", "version": "?", "adapter": self.kind}
+
+    def act(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        if action in OBSERVATIONS:
+            raise SutActionError("manual_observation", f"{action} needs an operator's observation")
+        if action in ("configure", "reset"):
+            self._say(f"[{action}] {params.get('summary', '')}")
+            return {}
+        template = INSTRUCTIONS.get(action, action)
+        self._say("→ " + template.format_map(_Default(params)))
+        start = self.traffic_probe("", 0) if self.traffic_probe else 0
+        if self.interactive:
+            input("   Appuyez sur Entrée une fois l'action faite… ")
+        mock = EXPECTED_TRAFFIC.get(action)
+        if mock and self.traffic_probe is not None and not self._wait_for(mock, start):
+            raise SutActionError("no_traffic", f"no {mock} request within {self.timeout:g} s")
+        if action == "register_patient":
+            self._patients += 1
+            return {"patient_id": params.get("patient_id") or f"MANUEL-{self._patients}", "cree": True}
+        return {}
+
+    def ask(self, question: str) -> bool | None:
+        if not self.interactive:
+            return None
+        while True:
+            answer = input(f"   {question} [o/n] ").strip().lower()
+            if answer in ("o", "oui", "y", "yes", "n", "non", "no"):
+                return answer[0] in "oy"
+
+    def _wait_for(self, mock: str, since: int) -> bool:
+        deadline = time.monotonic() + self.timeout
+        assert self.traffic_probe is not None
+        while time.monotonic() < deadline:
+            if self.traffic_probe(mock, since) > since:
+                return True
+            time.sleep(0.2)
+        return False
+
+    @staticmethod
+    def _say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class _Default(dict):
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
