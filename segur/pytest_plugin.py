@@ -80,9 +80,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         harness.start()
     except (SutUnreachable, OSError) as error:
-        session.config.stash[OUTCOME]["error"] = ("sut_unreachable", str(error))
-        harness.stop()
-        pytest.exit(f"SUT unreachable: {error}", returncode=3)
+        _abort(session, harness, 3, f"SUT unreachable: {error}")
+    except (ValueError, ImportError, AttributeError) as error:
+        _abort(session, harness, 2, f"configuration error: {error}")
+
+
+def _abort(session: pytest.Session, harness: Harness, exit_code: int, message: str) -> None:
+    session.config.stash[OUTCOME]["error"] = (exit_code, message)
+    harness.stop()
+    pytest.exit(message, returncode=exit_code)
 
 
 @pytest.fixture
@@ -95,7 +101,7 @@ def harness(request: pytest.FixtureRequest) -> Harness:
 
 def pytest_bdd_apply_tag(tag: str, function: Any) -> bool | None:
     """Requirement tags are data for the recorder, not pytest marks."""
-    return True if tag.startswith("exigence:") else None
+    return True if tag.startswith(("exigence:", "socle:")) else None
 
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:

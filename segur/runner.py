@@ -49,6 +49,7 @@ def run_couloir(
         "-p", "segur.pytest_plugin",
         "-p", "no:cacheprovider",
         "-p", "no:terminal",
+        "--capture=no",
         "-c", os.devnull,
         "--rootdir", str(scenario_dir),
         "--confcutdir", str(scenario_dir),
@@ -66,8 +67,9 @@ def run_couloir(
     code = pytest.main(args, plugins=[outcome])
     result: dict[str, Any] = run_outcome(outcome.config) if outcome.config else {}
     if "error" in result:
-        print(f"segur: {result['error'][1]}", file=sys.stderr)
-        return 3
+        exit_code, message = result["error"]
+        print(f"segur: {message}", file=sys.stderr)
+        return exit_code
     report = result.get("report")
     if report is None or code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         print(f"segur: harness internal error (pytest exit code {int(code)})", file=sys.stderr)

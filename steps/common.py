@@ -98,6 +98,13 @@ def qualify(ctx: ScenarioContext, justificatif: str) -> None:
         ctx.last_error = error
 
 
+@given(parsers.parse('le justificatif d\'identité présenté est "{justificatif}"'))
+def document_presented(ctx: ScenarioContext, justificatif: str) -> None:
+    """Outline form of the step above; ``aucun`` means no document was presented."""
+    if justificatif != "aucun":
+        qualify(ctx, justificatif)
+
+
 @then("le logiciel retrouve le patient existant au lieu d'en créer un nouveau")
 def same_patient(ctx: ScenarioContext) -> None:
     first, second = ctx.registrations[0], ctx.registrations[-1]

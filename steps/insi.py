@@ -69,6 +69,13 @@ def fetch_by_traits(ctx: ScenarioContext) -> None:
     _require_accepted_calls(ctx)
 
 
+@given(parsers.parse("l'INS du patient {recherche} été recherchée auprès de l'INSi"))
+def fetched_or_not(ctx: ScenarioContext, recherche: str) -> None:
+    """Outline form: ``a`` runs the retrieval, ``n'a pas`` leaves the identity untouched."""
+    if recherche == "a":
+        fetch_by_traits(ctx)
+
+
 @when(parsers.parse('le logiciel interroge l\'INSi avec la carte Vitale "{matricule}" pour ce patient'))
 def fetch_by_card(ctx: ScenarioContext, matricule: str) -> None:
     _fetch(ctx, "carte_vitale", carte_vitale={"matricule": matricule[:13], "cle": matricule[13:]})

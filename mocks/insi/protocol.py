@@ -63,7 +63,9 @@ class InsiApp:
 
     def reject(self, request: HttpRequest, status: int, reason: str) -> Handled:
         code = "siram_40" if status == 413 else "siram_10"
-        return self._fault(code, reason, operation="rejected", outcome={"http_status": status})
+        handled = self._fault(code, reason, operation="rejected", outcome={"http_status": status})
+        handled.response.status = status  # 413 / 408 / 400 say more than the fault's generic 400
+        return handled
 
     def handle(self, request: HttpRequest) -> Handled:
         try:
@@ -145,7 +147,8 @@ class InsiApp:
         return result, {"matricule_carte": number, "code_cr": result.code}
 
     def _fault(self, code: str, detail: str, *, operation: str, outcome: dict[str, Any] | None = None) -> Handled:
-        sender, reason = FAULTS[code]
+        # A tester may inject a code the harness does not model: answer it as a server-side fault.
+        sender, reason = FAULTS.get(code, (False, "Erreur injectee"))
         erreur = etree.Element(f"{{{NS_SIRAM}}}Erreur", nsmap={"siram": NS_SIRAM})
         erreur.set("severite", "fatale" if not sender else "erreur")
         erreur.set("code", code)

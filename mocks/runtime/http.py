@@ -196,7 +196,11 @@ class HttpServer:
                 handled.outcome.setdefault("refused", reason)
                 handled.response.extra_headers.append(("Connection", "close"))
             else:
-                handled = await self._dispatch(request)
+                try:
+                    handled = await self._dispatch(request)
+                except Exception as error:  # a mock bug must still be answered and journaled
+                    handled = self.app.reject(request, 500, f"internal error: {type(error).__name__}: {error}")
+                    handled.outcome["internal_error"] = True
                 if connection.their_state is not h11.DONE:
                     handled.response.extra_headers.append(("Connection", "close"))
             wire = self._frame(connection, handled.response)

@@ -1,0 +1,112 @@
+"""The documented command line: catalogue, defects, PKI, mocks up, exit codes, adapters."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+from harness_runs import TESTS, run_couloir, segur, statuses
+
+from segur.reference_sut.defects import DEFECTS
+
+
+def test_exigences_csv_lists_the_couloir_catalogue(tmp_path):
+    done = segur("exigences", "--couloir", "hopital", "--format", "csv", cwd=tmp_path)
+    assert done.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert {"INS/va1.38", "INS/va1.58", "INS/PROV.09"} <= {row["id"] for row in rows}
+    assert {row["verification"] for row in rows} == {"automatique", "manuelle", "externe"}
+
+
+def test_sut_defects_json_names_each_defect_and_what_it_breaks(tmp_path):
+    done = segur("sut", "defects", "--json", cwd=tmp_path)
+    listed = {item["name"]: item for item in json.loads(done.stdout)}
+    assert set(listed) == set(DEFECTS)
+    assert listed["ins-no-key-check"]["breaks"] == ["INS/PROV.03"]
+
+
+def test_pki_init_writes_pem_and_pkcs12(tmp_path):
+    done = segur("pki", "init", str(tmp_path / "pki"), cwd=tmp_path)
+    described = json.loads(done.stdout)
+    auto = described["certificates"]["insi-auto"]
+    assert auto["cn"] == "INSI-AUTO"
+    assert all(os.path.exists(auto[kind]) for kind in ("cert", "key", "pkcs12"))
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert segur("run", "--couloir", "hopital", "--sut", "reference:nope", cwd=tmp_path).returncode == 2
+    assert (
+        segur("run", "--couloir", "hopital", "--sut", "ftp://x", "--out", str(tmp_path / "o"), cwd=tmp_path).returncode
+        == 2
+    )
+    assert segur("run", "--couloir", "mars", cwd=tmp_path).returncode == 2
+
+
+def test_unreachable_sut_exits_3(tmp_path, pki):
+    code, _ = run_couloir("hopital", "http://127.0.0.1:9", tmp_path / "run", pki.directory)
+    assert code == 3
+
+
+def test_mocks_up_prints_endpoints_then_serves_until_terminated(tmp_path, pki):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "segur.cli", "mocks", "up", "--only", "insi", "--pki", str(pki.directory),
+         "--journal", str(tmp_path / "journal.jsonl")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        described = json.loads(process.stdout.readline())
+        assert described["mocks"]["insi"]["endpoints"][0].endswith("/lps")
+        assert described["pki"]["certificates"]["insi-manu"]["cn"] == "INSI-MANU"
+        assert httpx.get(described["control"] + "/health").json() == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+def test_python_adapter_runs_an_importable_class(tmp_path, pki):
+    code, report = run_couloir(
+        "hopital", "python:python_sut_example:ReferenceInProcess", tmp_path / "run", pki.directory
+    )
+    assert code == 0, report
+    assert report["sut"]["adapter"] == "python"
+
+
+def test_manual_adapter_without_operator_marks_requirements_non_teste(tmp_path, pki):
+    code, report = run_couloir("hopital", "manual", tmp_path / "run", pki.directory, "--manual-timeout", "0.2")
+    assert code == 1
+    found = statuses(report)
+    assert found["INS/va1.38"] == "non_teste"
+    reasons = " ".join(m for e in report["exigences"] for m in e["messages"])
+    assert "no_traffic" in reasons or "observation manuelle" in reasons
+
+
+def test_run_directory_holds_every_artefact(tmp_path, pki):
+    out = tmp_path / "run"
+    code, report = run_couloir("ville", "reference", out, pki.directory)
+    assert code == 0
+    for name in ("rapport.json", "rapport.html", "junit.xml", "evidence/journal.jsonl"):
+        assert (out / name).is_file(), name
+    assert list((out / "allure-results").glob("*-result.json"))
+    assert (tmp_path / "latest").resolve() == out.resolve()
+    entry = next(e for e in report["exigences"] if e["id"] == "INS/va1.38")
+    proof = entry["preuves"][0]
+    assert proof["id"] == "INS/va1.38.01.01"
+    request_file = out / proof["echanges"][0]["request"]
+    assert b"RECSANSVITALE" in request_file.read_bytes()
+    html = (out / "rapport.html").read_text()
+    assert "Conforme" in html and "INS/va1.38" in html and "<script" in html and "http" not in html.split("<body")[0]
+    for key in ("harness_version", "catalogue_version", "sut", "started", "ended", "verdict", "summary"):
+        assert key in report
+    allure = " ".join(p.read_text() for p in (out / "allure-results").glob("*-result.json"))
+    assert '"story"' in allure and "INS/va1.38" in allure and "couloir ville" in allure
+
+
+def test_tests_dir_is_where_python_sut_example_lives():
+    assert (TESTS / "python_sut_example.py").exists()

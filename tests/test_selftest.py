@@ -1,0 +1,68 @@
+"""The self-test: the reference SUT is conforme, and every named defect is caught exactly.
+
+Each defect's run must be non_conforme on the requirements it lists in ``breaks``,
+non_teste on those in ``blocks``, and conforme on every other automatic requirement:
+this is how we prove that each check can fail and that checks do not bleed into each other.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from harness_runs import run_couloir, statuses
+
+from segur.catalogue import load_catalogue
+from segur.reference_sut.defects import DEFECTS
+
+AUTOMATIC = [e.id for e in load_catalogue().exigences if e.verification == "automatique"]
+
+
+@pytest.fixture(scope="module")
+def defect_runs(tmp_path_factory, pki):
+    """All defect runs at once (they are independent processes); hopital couloir."""
+    root = tmp_path_factory.mktemp("defects")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            name: pool.submit(run_couloir, "hopital", f"reference:{name}", root / name, pki.directory)
+            for name in DEFECTS
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("couloir", ["hopital", "ville"])
+def test_reference_sut_is_conforme(couloir, tmp_path, pki):
+    code, report = run_couloir(couloir, "reference", tmp_path / "run", pki.directory)
+    assert code == 0, report
+    assert report["verdict"] == "conforme"
+    found = statuses(report)
+    assert all(found[identifier] == "conforme" for identifier in AUTOMATIC), found
+    assert found["INS/PROV.08"] == "preuve_manuelle" and found["INS/PROV.10"] == "externe"
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_defect_breaks_exactly_its_requirements(name, defect_runs):
+    code, report = defect_runs[name]
+    defect = DEFECTS[name]
+    assert code == 1, report
+    assert report["verdict"] == "non_conforme"
+    found = statuses(report)
+    expected = {
+        identifier: "non_conforme"
+        if identifier in defect.breaks
+        else "non_teste"
+        if identifier in defect.blocks
+        else "conforme"
+        for identifier in AUTOMATIC
+    }
+    assert {identifier: found[identifier] for identifier in AUTOMATIC} == expected
+
+
+def test_defect_run_ville_reports_the_broken_requirement(tmp_path, pki):
+    code, report = run_couloir("ville", "reference:ins-no-key-check", tmp_path / "run", pki.directory)
+    assert code == 1
+    found = statuses(report)
+    assert found["INS/PROV.03"] == "non_conforme"
+    assert [i for i in AUTOMATIC if found[i] != "conforme"] == ["INS/PROV.03"]
+    failing = next(e for e in report["exigences"] if e["id"] == "INS/PROV.03")
+    assert any("clé invalide" in m for m in failing["messages"]), failing["messages"]
