@@ -27,7 +27,8 @@ test: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed-dev
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/insi_bench.py
+	$(BIN)/python bench/couloir_bench.py
 
 clean:
 	rm -rf reports/out .segur

@@ -59,14 +59,17 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._fsync = fsync
         self._lock = threading.Lock()
+        # Reopening a journal continues its numbering: evidence sequence numbers stay unique.
+        self._offset = sum(1 for _ in read_journal(self.path)) if self.path.stat().st_size else 0
         self._records: list[dict[str, Any]] = []
 
     def record(self, exchange: Exchange) -> dict[str, Any]:
         """Write the exchange durably (one ``write`` of a whole line) and return its record."""
         with self._lock:
-            record = exchange.to_record(len(self._records) + 1)
-            line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
-            os.write(self._fd, line)
+            record = exchange.to_record(self._offset + len(self._records) + 1)
+            line = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode())
+            while line:
+                line = line[os.write(self._fd, line) :]
             if self._fsync:
                 os.fsync(self._fd)
             self._records.append(record)
@@ -75,13 +78,13 @@ class Journal:
     def since(self, seq: int = 0, mock: str | None = None) -> list[dict[str, Any]]:
         """Records with a sequence number above ``seq``, optionally for one mock only."""
         with self._lock:
-            selected = self._records[seq:]
+            selected = self._records[max(seq - self._offset, 0) :]
         return [r for r in selected if mock is None or r["mock"] == mock]
 
     @property
     def last_seq(self) -> int:
         with self._lock:
-            return len(self._records)
+            return self._offset + len(self._records)
 
     def close(self) -> None:
         with self._lock:

@@ -309,3 +309,21 @@ def test_ecetinsi_answer_matches_the_real_service(insi_mock, insi_client):
 
     assert own_prefixes(response.content) == own_prefixes((RESPONSES / "TEST_2.04_cas2.xml").read_bytes())
     assert own_prefixes(response.content) == {None: RESULTAT, "ns2": RECSANS, "ns3": RECVIT}
+
+
+@pytest.mark.parametrize(
+    ("reference_file", "traits"),
+    [
+        ("REP_CR01.xml", ("HOUILLES", "PIERRE", "M", "1980-01-01")),
+        ("TEST_2.04_cas2.xml", ("ECETINSI", "PIERRE-ALAIN", "M", "2009-07-14")),
+        ("TEST_2.05.xml", ("PROVISOIRE", "MATRICULE", "M", "2009-07-01")),
+        ("TEST_2.08_cas1.xml", ("CORSE", "ANTHONY", "M", "1980-03-02")),
+        ("TEST_2.08_cas2.xml", ("HERMANN", "GATIEN", "M", "1981-03-24")),
+    ],
+)
+def test_compte_rendu_and_active_ins_match_every_real_answer(insi_mock, insi_client, reference_file, traits):
+    """CR and INSACTIF (matricule, key, OID) as the real service gave them for the same published identity."""
+    reference = read_resultat((RESPONSES / reference_file).read_bytes())
+    mock = read_resultat(post(insi_client(), insi_mock.url, traits_request(*traits)).content)
+    assert (mock.code_cr, mock.libelle_cr) == (reference.code_cr, reference.libelle_cr)
+    assert mock.actif == reference.actif

@@ -104,3 +104,15 @@ def test_fsync_journal_writes_the_same_records(tmp_path):
     record = journal.record(exchange(n=3))
     journal.close()
     assert list(read_journal(tmp_path / "journal.jsonl")) == [record]
+
+
+def test_reopened_journal_continues_the_sequence(tmp_path):
+    from segur.journal import Exchange, Journal, read_journal
+
+    path = tmp_path / "journal.jsonl"
+    for _ in range(2):
+        journal = Journal(path)
+        journal.record(Exchange(mock="insi", operation="op", request=b"a", response=b"b", started="t"))
+        journal.close()
+    assert [r["seq"] for r in read_journal(path)] == [1, 2]
+    assert Journal(path).last_seq == 2

@@ -62,7 +62,7 @@ class InsiApp:
         self.faults = faults
 
     def reject(self, request: HttpRequest, status: int, reason: str) -> Handled:
-        code = "siram_40" if status == 413 else "siram_10"
+        code = "siram_40" if status == 413 else "siram_90" if status >= 500 else "siram_10"
         handled = self._fault(code, reason, operation="rejected", outcome={"http_status": status})
         handled.response.status = status  # 413 / 408 / 400 say more than the fault's generic 400
         return handled

@@ -156,7 +156,7 @@ class HttpServer:
             if self.ssl_context is not None and not await self._handshake(writer):
                 return
             await self._conversation(reader, writer, peer_info(writer))
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
             self._connections.discard(task)
