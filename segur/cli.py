@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress output (CI)")
     run.add_argument("--interactive", action="store_true", help="manual SUT: ask the operator")
     run.add_argument("--manual-timeout", type=float, default=120.0, help="manual SUT: seconds to wait for traffic")
+    run.add_argument("--insi-idam", action="append", default=[], help="your IDAM number, accepted by the INSi mock")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="both couloirs against the reference SUT")
@@ -93,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         interactive=args.interactive,
         manual_timeout=args.manual_timeout,
+        insi_idam=args.insi_idam,
     )
 
 

@@ -37,6 +37,7 @@ class RunOptions:
     manual_timeout: float = 120.0
     insi_timeout: float = 10.0
     fault_delay: float = 30.0
+    insi_idam: tuple[str, ...] = ()
 
 
 @dataclass
@@ -108,7 +109,10 @@ class Harness:
         return self._control("POST", f"/mocks/{mock}/faults", json=fault)
 
     def reset_mocks(self) -> None:
+        """Back to defaults, keeping what the run was configured with (the vendor's IDAM)."""
         self._control("POST", "/reset")
+        if self.options.insi_idam:
+            self.seed("insi", {"idam": list(self.options.insi_idam)})
 
     def _control(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         assert self.control is not None, "harness not started"

@@ -36,6 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--segur-quiet", action="store_true", help="no progress lines")
     group.addoption("--segur-interactive", action="store_true", help="manual adapter may ask the operator")
     group.addoption("--segur-manual-timeout", type=float, default=120.0)
+    group.addoption("--insi-idam", action="append", default=[], help="IDAM number the INSi mock must accept")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
         quiet=config.getoption("segur_quiet"),
         interactive=config.getoption("segur_interactive"),
         manual_timeout=config.getoption("segur_manual_timeout"),
+        insi_idam=tuple(config.getoption("insi_idam")),
     )
     # JUnit and Allure results land in the run directory unless the caller chose otherwise.
     if not config.option.xmlpath:
@@ -136,6 +138,7 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest, step: Any, exception: 
     if result is None:
         return
     if isinstance(exception, SutUnreachable):
+        request.config.stash[OUTCOME]["error"] = (3, f"SUT unreachable: {exception}")
         pytest.exit(f"SUT unreachable: {exception}", returncode=3)
     current = result.steps[-1] if result.steps and result.steps[-1].text == step.name else None
     if current is None:
@@ -188,7 +191,10 @@ def _finish(harness: Harness, result: ScenarioResult) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     harness = harness_of(session.config)
-    if harness is None or "error" in session.config.stash[OUTCOME]:
+    if harness is None:
+        return
+    if "error" in session.config.stash[OUTCOME]:
+        harness.stop()
         return
     from segur.reports.builder import write_report
 

@@ -37,6 +37,7 @@ def run_couloir(
     quiet: bool = False,
     interactive: bool = False,
     manual_timeout: float = 120.0,
+    insi_idam: list[str] | None = None,
 ) -> int:
     if couloir not in COULOIR_REMS:
         raise ValueError(f"unknown couloir {couloir!r}; use one of {', '.join(COULOIR_REMS)}")
@@ -60,6 +61,7 @@ def run_couloir(
         "--segur-pki", str(pki),
         "--segur-manual-timeout", str(manual_timeout),
     ]  # fmt: skip
+    args += [f"--insi-idam={idam}" for idam in insi_idam or []]
     args += ["--segur-quiet"] * quiet + ["--segur-interactive"] * interactive
     if not quiet:
         print(f"Couloir {couloir} — SUT {sut} — rapport dans {out}", file=sys.stderr, flush=True)

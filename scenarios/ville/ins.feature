@@ -57,8 +57,8 @@ Fonctionnalité: Identité nationale de santé dans le logiciel de gestion de ca
     Exemples:
       | cas            | nom      | prenoms   | naissance  | lieu  | resultat                                     |
       | clé invalide   | HERMANN  | GATIEN    | 1981-03-24 | 63220 | n'a pas enregistré l'INS renvoyé             |
-      | Corse du Sud   | ADRTROIS | TOUSSAINT | 1979-11-01 | 2B033 | a enregistré l'INS actif renvoyé par l'INSi  |
-      | Haute-Corse    | CORSE    | ANTHONY   | 1980-03-02 | 2B020 | a enregistré l'INS actif renvoyé par l'INSi  |
+      | Bastia (2B)    | ADRTROIS | TOUSSAINT | 1979-11-01 | 2B033 | a enregistré l'INS actif renvoyé par l'INSi  |
+      | Haute-Corse 2B | CORSE    | ANTHONY   | 1980-03-02 | 2B020 | a enregistré l'INS actif renvoyé par l'INSi  |
 
   @exigence:INS/PROV.04
   Scénario: Les traits de l'INSi remplacent ceux saisis au secrétariat
