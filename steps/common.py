@@ -47,6 +47,11 @@ class ScenarioContext:
     def patient(self, question: str) -> dict[str, Any] | None:
         return self.observe("get_patient", question)
 
+    def traces(self, operation: str, question: str) -> list[dict[str, Any]] | None:
+        """The SUT's traces of one operation, or ``None`` once an operator confirmed ``question``."""
+        patient = self.patient(question)
+        return None if patient is None else [t for t in patient["traces"] if t["operation"] == operation]
+
 
 @pytest.fixture
 def ctx(harness: Harness) -> ScenarioContext:

@@ -110,20 +110,19 @@ def insi_answered(ctx: ScenarioContext, code: str) -> None:
 
 @then("le logiciel a tracé chaque appel INSi avec son code retour")
 def traced_with_code(ctx: ScenarioContext) -> None:
-    patient = ctx.patient("Chaque appel INSi est-il tracé avec son code retour (00, 01, 02) ?")
-    if patient is None:
+    calls = ctx.traces("recherche_ins", "Chaque appel INSi est-il tracé avec son code retour (00, 01, 02) ?")
+    if calls is None:
         return
     expected = [r["outcome"]["code_cr"] for r in searches(ctx)]
-    traced = [t.get("code_cr") for t in patient["traces"] if t["operation"] == "recherche_ins"]
+    traced = [t.get("code_cr") for t in calls]
     assert traced == expected, f"codes retour tracés {traced}, codes renvoyés par l'INSi {expected}"
 
 
 @then("le logiciel a tracé la vérification avec son résultat")
 def verification_traced(ctx: ScenarioContext) -> None:
-    patient = ctx.patient("La vérification de l'INS est-elle tracée avec son résultat ?")
-    if patient is None:
+    verifications = ctx.traces("verification_ins", "La vérification de l'INS est-elle tracée avec son résultat ?")
+    if verifications is None:
         return
-    verifications = [t for t in patient["traces"] if t["operation"] == "verification_ins"]
     expected = searches(ctx)[-1]["outcome"]["code_cr"]
     assert verifications, "aucune trace de vérification de l'INS"
     assert verifications[-1].get("code_cr") == expected, (
@@ -213,9 +212,10 @@ def retried_with(ctx: ScenarioContext, prenom: str) -> None:
 
 @then("le logiciel signale l'indisponibilité de l'INSi sans conclure à l'absence d'identité")
 def outage_reported(ctx: ScenarioContext) -> None:
-    patient = ctx.patient("Le logiciel a-t-il signalé l'indisponibilité d'INSi (et non « aucune identité ») ?")
-    if patient is None:
+    calls = ctx.traces(
+        "recherche_ins", "Le logiciel a-t-il signalé l'indisponibilité d'INSi (et non « aucune identité ») ?"
+    )
+    if calls is None:
         return
-    calls = [t for t in patient["traces"] if t["operation"] == "recherche_ins"]
     assert ctx.last_result.get("code_cr") != "01", "l'indisponibilité d'INSi a été présentée comme un code 01"
     assert calls and calls[-1].get("code_cr") != "01", "l'indisponibilité d'INSi a été tracée comme un code 01"
