@@ -25,6 +25,10 @@ STEP_MODULES = ("segur.steps.common", "segur.steps.insi")
 SEVERITIES = {"CRITIQUE": "critical", "MAJEURE": "normal", "MINEURE": "minor"}
 
 
+# Fixtures step functions receive; everything else in their arguments comes from the step text.
+STEP_FIXTURES = frozenset({"ctx", "harness", "request"})
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("segur", "Ségur conformance harness")
     group.addoption("--couloir", choices=COULOIRS, help="run the couloir's scenarios against --sut")
@@ -133,6 +137,21 @@ def pytest_bdd_before_step(
         result.steps.append(StepResult(step.keyword, step.type, step.name))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_bdd_before_step_call(request: pytest.FixtureRequest, step: Any, **_: Any) -> None:
+    """allure-pytest-bdd lists every step argument as a parameter; fixtures are not parameters."""
+    try:
+        from allure_pytest_bdd.pytest_bdd_listener import PytestBDDListener
+        from allure_pytest_bdd.steps import get_step_uuid
+    except ImportError:
+        return
+    for plugin in request.config.pluginmanager.get_plugins():
+        if isinstance(plugin, PytestBDDListener):
+            with plugin.lifecycle.update_step(uuid=get_step_uuid(step)) as allure_step:
+                if allure_step is not None:
+                    allure_step.parameters = [p for p in allure_step.parameters if p.name not in STEP_FIXTURES]
+
+
 def pytest_bdd_step_error(request: pytest.FixtureRequest, step: Any, exception: BaseException, **_: Any) -> None:
     result = request.node.stash.get(RESULT, None)
     if result is None:
@@ -224,8 +243,6 @@ def _allure_labels(harness: Harness, result: ScenarioResult) -> None:
         allure.dynamic.story(f"{exigence.id} {exigence.titre}")
         allure.dynamic.severity(SEVERITIES[exigence.criticite])
         allure.dynamic.link(f"../rapport.html#{exigence.id}", name=exigence.id)
-    for name, value in result.parameters.items():
-        allure.dynamic.parameter(name, value)
 
 
 def _allure_exchanges(harness: Harness, result: ScenarioResult) -> None:

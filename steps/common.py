@@ -10,6 +10,7 @@ from pytest_bdd import given, parsers, then, when
 
 from segur.harness import Harness
 from segur.sut import SutActionError
+from segur.sut.base import OBSERVABLE
 
 TRAIT_COLUMNS = ("nom_naissance", "prenoms", "sexe", "date_naissance", "lieu_naissance")
 
@@ -38,11 +39,19 @@ class ScenarioContext:
         except SutActionError as error:
             if error.code != "manual_observation":
                 raise
+        self.confirm(question)
+        return None
+
+    def confirm(self, question: str) -> None:
+        """Ask the operator; no answer leaves the requirement untested, "non" fails it."""
         answer = self.harness.sut.ask(question)
         if answer is None:
             raise NotImplementedError(f"observation manuelle requise : {question}")
         assert answer, f"l'opérateur a répondu non : {question}"
-        return None
+
+    def outcome_seen(self, result: dict[str, Any]) -> bool:
+        """False when the adapter could not see what its action produced (a human did it)."""
+        return result.get(OBSERVABLE, True)
 
     def patient(self, question: str) -> dict[str, Any] | None:
         return self.observe("get_patient", question)
@@ -100,7 +109,7 @@ def qualify(ctx: ScenarioContext, justificatif: str) -> None:
         ctx.act("qualify_identity", patient_id=ctx.patient_id, justificatif=justificatif)
         ctx.last_error = None
     except SutActionError as error:
-        ctx.last_error = error
+        ctx.last_result, ctx.last_error = {}, error
 
 
 @given(parsers.parse('le justificatif d\'identité présenté est "{justificatif}"'))
@@ -113,6 +122,9 @@ def document_presented(ctx: ScenarioContext, justificatif: str) -> None:
 @then("le logiciel retrouve le patient existant au lieu d'en créer un nouveau")
 def same_patient(ctx: ScenarioContext) -> None:
     first, second = ctx.registrations[0], ctx.registrations[-1]
+    if not ctx.outcome_seen(second):
+        ctx.confirm("Le logiciel a-t-il retrouvé le dossier existant au lieu d'en créer un second ?")
+        return
     assert second["patient_id"] == first["patient_id"], (
         f"un second dossier {second['patient_id']} a été créé au lieu de retrouver {first['patient_id']}"
     )
@@ -127,6 +139,9 @@ def status_is(ctx: ScenarioContext, statut: str) -> None:
 
 @then("le justificatif est refusé comme insuffisant")
 def document_refused(ctx: ScenarioContext) -> None:
+    if ctx.last_error is None and not ctx.outcome_seen(ctx.last_result):
+        ctx.confirm("Le logiciel a-t-il refusé ce justificatif comme insuffisant pour qualifier l'identité ?")
+        return
     assert ctx.last_error is not None, "le logiciel a accepté un justificatif qui n'est pas de haut niveau de confiance"
 
 

@@ -13,11 +13,12 @@ TESTS = Path(__file__).parent
 
 
 def segur(
-    *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+    *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "segur.cli", *args],
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -25,7 +26,9 @@ def segur(
     )
 
 
-def run_couloir(couloir: str, sut: str, out: Path, pki: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+def run_couloir(
+    couloir: str, sut: str, out: Path, pki: Path, *extra: str, stdin: str = ""
+) -> tuple[int, dict[str, Any]]:
     done = segur(
         "run",
         "--couloir",
@@ -39,6 +42,7 @@ def run_couloir(couloir: str, sut: str, out: Path, pki: Path, *extra: str) -> tu
         "--quiet",
         *extra,
         cwd=out.parent,
+        stdin=stdin,
     )
     report_path = out / "rapport.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {"stderr": done.stderr}

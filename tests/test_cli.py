@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from harness_runs import TESTS, run_couloir, segur, statuses
 
 from segur.reference_sut.defects import DEFECTS
@@ -87,6 +88,23 @@ def test_manual_adapter_without_operator_marks_requirements_non_teste(tmp_path, 
     assert "no_traffic" in reasons or "observation manuelle" in reasons
 
 
+@pytest.mark.parametrize(("answer", "expected"), [("o", "conforme"), ("n", "non_conforme")])
+def test_manual_adapter_asks_the_operator_what_it_cannot_observe(tmp_path, pki, answer, expected):
+    """A scripted operator: Enter after each instruction, then the same answer to every yes/no question.
+
+    Nobody really calls INSi, so traffic-based requirements stay non_teste; the anteriority search
+    (INS/va1.02) is judged only from the operator's answer, never from the adapter's own patient ids.
+    """
+    code, report = run_couloir(
+        "hopital", "manual", tmp_path / "run", pki.directory, "--manual-timeout", "0.1", "--interactive",
+        stdin=f"{answer}\n" * 400,
+    )  # fmt: skip
+    assert code == 1, report
+    found = statuses(report)
+    assert found["INS/va1.02"] == expected
+    assert found["INS/va1.38"] == "non_teste"
+
+
 def test_run_directory_holds_every_artefact(tmp_path, pki):
     out = tmp_path / "run"
     code, report = run_couloir("ville", "reference", out, pki.directory)
@@ -106,6 +124,10 @@ def test_run_directory_holds_every_artefact(tmp_path, pki):
         assert key in report
     allure = " ".join(p.read_text() for p in (out / "allure-results").glob("*-result.json"))
     assert '"story"' in allure and "INS/va1.38" in allure and "couloir ville" in allure
+    assert "ScenarioContext" not in allure, "fixtures must not show up as Allure step parameters"
+    for result in (out / "allure-results").glob("*-result.json"):
+        names = [p["name"] for p in json.loads(result.read_text()).get("parameters", [])]
+        assert len(names) == len(set(names)), f"duplicate Allure parameters {names}"
 
 
 def test_tests_dir_is_where_python_sut_example_lives():

@@ -18,6 +18,9 @@ ACTIONS: dict[str, str] = {
     "export_identity": "return the identity exactly as it would leave the software in an exchange",
 }
 OBSERVATIONS = ("get_patient", "export_identity")
+# Result key set to False by an adapter that cannot see the outcome of what it triggered
+# (a human did it): the step must then ask the operator instead of reading the result.
+OBSERVABLE = "observable"
 
 
 class SutUnreachable(Exception):

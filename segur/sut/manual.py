@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from segur.sut.base import OBSERVATIONS, SutActionError, SutAdapter
+from segur.sut.base import OBSERVABLE, OBSERVATIONS, SutActionError, SutAdapter
 
 INSTRUCTIONS = {
-    "register_patient": "Créez le patient {traits} (avec recherche d'antériorité).",
+    "register_patient": "Créez le patient {traits_text} (avec recherche d'antériorité).",
     "fetch_ins": "Appelez INSi pour le patient {patient_id} (mode {mode}).",
     "verify_ins": "Vérifiez l'INS du patient {patient_id} auprès d'INSi.",
     "qualify_identity": "Enregistrez le justificatif {justificatif} pour le patient {patient_id}.",
@@ -39,11 +39,15 @@ class ManualSut(SutAdapter):
     def act(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         if action in OBSERVATIONS:
             raise SutActionError("manual_observation", f"{action} needs an operator's observation")
-        if action in ("configure", "reset"):
-            self._say(f"[{action}] {params.get('summary', '')}")
+        if action == "configure":
+            self._say(f"[configure] {params.get('summary', '')}")
+            return {}
+        if action == "reset":
+            self._say("── Nouveau scénario : partez d'une base sans les patients des scénarios précédents.")
             return {}
         template = INSTRUCTIONS.get(action, action)
-        self._say("→ " + template.format_map(_Default(params)))
+        traits_text = " ".join(str(v) for v in params.get("traits", {}).values())
+        self._say("→ " + template.format_map(_Default(params, traits_text=traits_text)))
         start = self.traffic_probe("", 0) if self.traffic_probe else 0
         if self.interactive:
             input("   Appuyez sur Entrée une fois l'action faite… ")
@@ -52,8 +56,8 @@ class ManualSut(SutAdapter):
             raise SutActionError("no_traffic", f"no {mock} request within {self.timeout:g} s")
         if action == "register_patient":
             self._patients += 1
-            return {"patient_id": params.get("patient_id") or f"MANUEL-{self._patients}", "cree": True}
-        return {}
+            return {"patient_id": params.get("patient_id") or f"MANUEL-{self._patients}", OBSERVABLE: False}
+        return {OBSERVABLE: False}
 
     def ask(self, question: str) -> bool | None:
         if not self.interactive:
