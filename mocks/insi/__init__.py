@@ -6,11 +6,13 @@ from typing import Any
 
 from segur.mocks.insi.protocol import InsiApp
 from segur.mocks.insi.registry import IdentityRegistry, identity_from_json, identity_to_json
+from segur.mocks.runtime.faults import COMMON_FAULT_KINDS
 from segur.mocks.runtime.service import Listener, MockService
 
 
 class InsiMock(MockService):
     name = "insi"
+    fault_kinds = (*COMMON_FAULT_KINDS, "soap_fault")
 
     def __init__(self) -> None:
         super().__init__()

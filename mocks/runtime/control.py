@@ -6,7 +6,7 @@ Routes (all answers are JSON):
   GET  /mocks/{name}/state          current seeded state
   POST /mocks/{name}/state          merge state (body: mock-specific JSON)
   POST /mocks/{name}/faults         fault for the next matching request
-                                    (body: {"kind": "timeout|http_error|soap_fault", "operation": "*", ...})
+                                    (body: {"kind": "timeout|http_error|<mock's own>", "operation": "*", ...})
   GET  /journal?since=N&mock=NAME   journal records after sequence N
   POST /reset                       every mock back to its defaults (the journal is kept)
 """
@@ -73,7 +73,7 @@ class ControlApp:
             if parts[2] == "state" and method == "POST":
                 return 200, service.seed(_json_body(request))
             if parts[2] == "faults" and method == "POST":
-                service.faults.add(FaultRule.from_json(_json_body(request)))
+                service.faults.add(FaultRule.from_json(_json_body(request), service.fault_kinds))
                 return 200, {"pending": service.faults.pending()}
         return 404, {"error": "not_found", "detail": f"{method} {request.path}"}
 

@@ -6,7 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("timeout", "http_error", "soap_fault")
+# Every mock understands these; a mock adds its own (``soap_fault``, PSC token faults…).
+COMMON_FAULT_KINDS = ("timeout", "http_error")
 
 
 @dataclass
@@ -21,13 +22,13 @@ class FaultRule:
     code: str = ""
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FaultRule:
+    def from_json(cls, data: dict[str, Any], kinds: tuple[str, ...] = COMMON_FAULT_KINDS) -> FaultRule:
         unknown = set(data) - {"kind", "operation", "count", "delay", "status", "code"}
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
         rule = cls(**data)
-        if rule.kind not in FAULT_KINDS:
-            raise ValueError(f"fault kind must be one of {FAULT_KINDS}, got {rule.kind!r}")
+        if rule.kind not in kinds:
+            raise ValueError(f"fault kind must be one of {kinds}, got {rule.kind!r}")
         if rule.count < 1 or not 0 <= rule.delay <= 300 or not 400 <= rule.status <= 599:
             raise ValueError("count >= 1, 0 <= delay <= 300 and 400 <= status <= 599 are required")
         return rule

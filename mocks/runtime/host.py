@@ -58,6 +58,7 @@ class MockHost:
                 )
                 await server.start()
                 self._servers[name].append((server, listener.path))
+            service.bound([server.url for server, _ in self._servers[name]])
         self._control = HttpServer(
             ControlApp(self.services, self.journal, self.endpoints),
             None,

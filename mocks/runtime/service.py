@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from segur.mocks.runtime.faults import FaultInjector
+from segur.mocks.runtime.faults import COMMON_FAULT_KINDS, FaultInjector
 from segur.mocks.runtime.http import HttpApp
 
 
@@ -24,12 +24,20 @@ class MockService(ABC):
     """A national-service mock. State changes come only through ``seed`` and ``reset``."""
 
     name: str
+    fault_kinds: tuple[str, ...] = COMMON_FAULT_KINDS
 
     def __init__(self) -> None:
         self.faults = FaultInjector()
 
     @abstractmethod
     def listeners(self) -> list[Listener]: ...
+
+    def bound(self, urls: list[str]) -> None:  # noqa: B027 - only mocks that advertise their own URLs need it
+        """Told, once its servers run, the base URL of each listener (same order as ``listeners``).
+
+        A mock whose answers name its endpoints (OIDC discovery, WSDL addresses) needs the ports
+        the host picked.
+        """
 
     @abstractmethod
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
