@@ -45,11 +45,15 @@ class FaultInjector:
         with self._lock:
             self.rules.append(rule)
 
-    def take(self, operation: str) -> FaultRule | None:
-        """Consume one use of the first rule matching ``operation``."""
+    def take(self, operation: str, kinds: tuple[str, ...] | None = None) -> FaultRule | None:
+        """Consume one use of the first rule matching ``operation`` (and, if given, one of ``kinds``).
+
+        ``kinds`` lets a mock look for faults that only make sense at one point of its
+        protocol (a forged ID token at token issuance) without consuming the others.
+        """
         with self._lock:
             for rule in self.rules:
-                if rule.operation in ("*", operation):
+                if rule.operation in ("*", operation) and (kinds is None or rule.kind in kinds):
                     rule.count -= 1
                     if rule.count == 0:
                         self.rules.remove(rule)
