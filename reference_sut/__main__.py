@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from segur import __version__
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         defects = parse_defects(args.defects)
     except ValueError as error:
         parser.error(str(error))
+    # SIGTERM (how the harness stops us) must unwind normally so that the data directory is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server = make_server(IdentitySoftware(args.profile, defects, __version__), args.host, args.port)
     host, port = server.server_address[:2]
     print(json.dumps({"url": f"http://{host}:{port}"}), flush=True)

@@ -60,6 +60,20 @@ DEFECTS: dict[str, Defect] = {
             "treats an INSi fault or timeout as 'no identity found' (CR 01)",
             ("INS/PROV.07",),
         ),
+        # Pro Santé Connect. ``blocks`` stay empty until the self-test shows what each one hides.
+        Defect("psc-no-pkce", "sends no code_challenge and no code_verifier in the code flow", ("PSC/PROV.01",)),
+        Defect("psc-no-state-check", "accepts a callback whose state is wrong or missing", ("PSC/PROV.02",)),
+        Defect("psc-no-nonce-check", "accepts an ID token whose nonce is not the one sent", ("PSC/PROV.03",)),
+        Defect("psc-accepts-forged-id-token", "skips the ID token's signature (and alg) check", ("PSC/PROV.04",)),
+        Defect("psc-accepts-expired-id-token", "does not check the ID token's exp", ("PSC/PROV.04",)),
+        Defect("psc-no-acr-values", "sends no acr_values=eidas1 (code flow and CIBA)", ("PSC.08",)),
+        Defect("psc-sub-as-national-id", "takes the ID token's sub as the PS's national id", ("PSC/PROV.05",)),
+        Defect("psc-persists-tokens", "writes the token response to <data dir>/psc-session.json", ("PSC/PROV.06",)),
+        Defect(
+            "psc-no-logout", "forgets the session locally but returns no logout_url (PSC never told)", ("PSC/PROV.07",)
+        ),
+        Defect("psc-ignores-slow-down", "keeps polling at the same interval after CIBA slow_down", ("PSC/PROV.08",)),
+        Defect("psc-no-refresh", "never refreshes: keeps using the expired access token", ("PSC/PROV.09",)),
     )
 }
 

@@ -6,31 +6,22 @@ it exactly as it drives a vendor's software: through the ``http`` adapter.
 
 from __future__ import annotations
 
+import html
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from segur import __version__
-from segur.reference_sut.software import ActionError, IdentitySoftware
+from segur.reference_sut.software import PSC_CALLBACK, PSC_LOGGED_OUT, ActionError, IdentitySoftware
+from segur.sut.base import ACTIONS
 
 API_PREFIX = "/segur/v1"
 MAX_BODY = 256 * 1024
 
 
 def make_server(software: IdentitySoftware, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    actions = {
-        name: getattr(software, name)
-        for name in (
-            "configure",
-            "reset",
-            "register_patient",
-            "fetch_ins",
-            "verify_ins",
-            "qualify_identity",
-            "get_patient",
-            "export_identity",
-        )
-    }
+    actions = {name: getattr(software, name) for name in ACTIONS}
 
     class Handler(BaseHTTPRequestHandler):
         server_version = f"segur-reference-sut/{__version__}"
@@ -39,7 +30,8 @@ def make_server(software: IdentitySoftware, host: str = "127.0.0.1", port: int =
             """Quiet: the harness journals what matters."""
 
         def do_GET(self) -> None:
-            if self.path == f"{API_PREFIX}/health":
+            url = urlsplit(self.path)
+            if url.path == f"{API_PREFIX}/health":
                 self._send(
                     200,
                     {
@@ -48,10 +40,34 @@ def make_server(software: IdentitySoftware, host: str = "127.0.0.1", port: int =
                         "profile": software.profile,
                         "defects": sorted(software.defects),
                         "actions": sorted(actions),
+                        "storage_dirs": [str(software.data_dir)],
                     },
                 )
+            elif url.path == PSC_CALLBACK:
+                self._psc_callback(url.query)
+            elif url.path == PSC_LOGGED_OUT:
+                self._page(200, "Déconnecté", "Vous êtes déconnecté de Pro Santé Connect.")
             else:
                 self._send(404, {"error": {"code": "not_found", "message": self.path}})
+
+        def _psc_callback(self, query: str) -> None:
+            """The PS's browser back from PSC: a small page, never a stack trace."""
+            pairs = parse_qsl(query, keep_blank_values=True)
+            names = [name for name, _ in pairs]
+            if len(names) != len(set(names)):
+                self._page(400, "Connexion refusée", "invalid_callback : paramètre répété")
+                return
+            try:
+                session = software.complete_psc_login(dict(pairs))
+            except ActionError as error:
+                self._page(400, "Connexion refusée", f"{error.code} : {error}")
+                return
+            except Exception as error:  # a page for the user, the details stay in the software
+                software.psc_error = {"code": "internal_error", "message": type(error).__name__}
+                self._page(500, "Connexion impossible", "erreur interne")
+                return
+            name = " ".join(part for part in (session.prenom, session.nom) if part) or session.national_id
+            self._page(200, "Connecté", f"Connecté : {name}")
 
         def do_POST(self) -> None:
             prefix = f"{API_PREFIX}/actions/"
@@ -75,13 +91,26 @@ def make_server(software: IdentitySoftware, host: str = "127.0.0.1", port: int =
                 self._send(400, {"error": {"code": "invalid_parameters", "message": repr(error)}})
 
         def _send(self, status: int, data: dict[str, Any]) -> None:
-            body = json.dumps(data, ensure_ascii=False).encode()
+            self._write(status, "application/json", json.dumps(data, ensure_ascii=False).encode())
+
+        def _page(self, status: int, title: str, text: str) -> None:
+            body = (
+                f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+                f"</head><body><p>{html.escape(text)}</p></body></html>"
+            )
+            self._write(status, "text/html; charset=utf-8", body.encode())
+
+        def _write(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
             self.end_headers()
             self.wfile.write(body)
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
+    bound_host, bound_port = server.server_address[:2]
+    public_host = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host
+    software.public_url = f"http://{public_host}:{bound_port}"
     return server

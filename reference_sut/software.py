@@ -6,15 +6,23 @@ named defect (reference_sut/defects.py) switches off exactly one rule.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import itertools
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from segur.reference_sut.insi_client import InsiAnswer, InsiClient, InsiSettings, InsiUnavailable
+from segur.reference_sut.psc_client import PscClient, PscError, PscSession, PscSettings, UserinfoInvalid, national_id
 
 PROVISOIRE, RECUPEREE, VALIDEE, QUALIFIEE = "provisoire", "recuperee", "validee", "qualifiee"
+PSC_CALLBACK = "/segur/psc/callback"
+PSC_LOGGED_OUT = "/segur/psc/logged-out"
 HIGH_TRUST_DOCUMENTS = {"carte_identite", "passeport", "titre_sejour", "livret_famille", "extrait_naissance"}
 OID_NIR = "1.2.250.1.213.1.4.8"
 
@@ -63,14 +71,23 @@ def _normalise(text: str) -> str:
 
 
 class IdentitySoftware:
-    """Holds patients in memory; one instance per SUT process."""
+    """Holds patients and the PS session in memory; one instance per SUT process."""
 
-    def __init__(self, profile: str, defects: tuple[str, ...], version: str) -> None:
+    def __init__(self, profile: str, defects: tuple[str, ...], version: str, data_dir: Path | None = None) -> None:
         self.profile = profile
         self.defects = set(defects)
         self.version = version
         self.patients: dict[str, Patient] = {}
         self.insi: InsiClient | None = None
+        self.psc: PscClient | None = None
+        self.psc_error: dict[str, str] | None = None
+        # Where the server can be reached; set by make_server once bound (PSC redirect URIs).
+        self.public_url = "http://127.0.0.1"
+        # The software's own files: the harness searches them for leaked tokens (PSC/PROV.06).
+        if data_dir is None:
+            data_dir = Path(tempfile.mkdtemp(prefix="segur-reference-sut-"))
+            atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+        self.data_dir = data_dir
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
 
@@ -94,12 +111,131 @@ class IdentitySoftware:
             if self.insi is not None:
                 self.insi.close()
             self.insi = InsiClient(settings)
-        return {"configured": ["insi"], "certificate": certificate}
+        configured = ["insi"]
+        urls = self.psc_urls()
+        psc = params["services"].get("psc")
+        if psc:
+            psc_settings = PscSettings(
+                discovery_url=psc["discovery_url"],
+                client_id=psc["client_id"],
+                client_secret=psc["client_secret"],
+                ca=params["pki"]["ca"],
+                redirect_uri=urls["redirect_uri"],
+                post_logout_redirect_uri=urls["post_logout_redirect_uri"],
+                data_dir=self.data_dir,
+                timeout=float(psc.get("timeout", 10.0)),
+            )
+            with self._lock:
+                if self.psc is not None:
+                    self.psc.close()
+                self.psc = PscClient(psc_settings, self.defects)
+                self.psc_error = None
+            configured.append("psc")
+        return {"configured": configured, "certificate": certificate, "psc": urls}
 
     def reset(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.patients.clear()
+            if self.psc is not None:
+                self.psc.forget()
+            self.psc_error = None
         return {"reset": True}
+
+    # -- Pro Santé Connect ---------------------------------------------------------------------
+
+    def psc_urls(self) -> dict[str, str]:
+        """The URIs PSC sends the PS's browser back to; the harness registers them at the mock."""
+        base = self.public_url.rstrip("/")
+        return {"redirect_uri": base + PSC_CALLBACK, "post_logout_redirect_uri": base + PSC_LOGGED_OUT}
+
+    def login_ps(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``web``: the authorization URL for the PS's browser; ``ciba``: log in on the PS's phone (blocks)."""
+        client = self._psc_client()
+        mode = params.get("mode", "web")
+        if mode == "web":
+            try:
+                return {"authorization_url": client.authorization_url()}
+            except PscError as error:
+                raise self._psc_failure(error) from error
+        if mode == "ciba":
+            hint = params.get("national_id")
+            if not hint:
+                raise ActionError("missing_national_id", "mode ciba needs the PS's national_id (IDNPS)")
+            binding = params.get("binding_message")
+            try:
+                session = client.ciba_login(str(hint), str(binding) if binding else None)
+            except PscError as error:
+                raise self._psc_failure(error) from error
+            self.psc_error = None
+            return {"connecte": True, "national_id": session.national_id}
+        raise ActionError("unknown_mode", f"mode must be web or ciba, not {mode!r}")
+
+    def complete_psc_login(self, query: dict[str, str]) -> PscSession:
+        """The browser came back to the redirect URI (server route); a failure is kept for current_user."""
+        client = self._psc_client()
+        try:
+            session = client.complete(query)
+        except PscError as error:
+            raise self._psc_failure(error) from error
+        self.psc_error = None
+        return session
+
+    def receive_redirect(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The browser reached one of our redirect URIs without an HTTP server in between (native app)."""
+        url = urlsplit(str(params["url"]))
+        if url.path == PSC_CALLBACK:
+            session = self.complete_psc_login(dict(parse_qsl(url.query, keep_blank_values=True)))
+            return {"connecte": True, "national_id": session.national_id}
+        if url.path == PSC_LOGGED_OUT:
+            return {"deconnecte": True}
+        raise ActionError("unknown_redirect", f"not one of our redirect URIs: {url.path}", status=404)
+
+    def current_user(self, params: dict[str, Any]) -> dict[str, Any]:
+        session = self.psc.session if self.psc is not None else None
+        return {
+            "connecte": session is not None,
+            "national_id": session.national_id if session else None,
+            "nom": session.nom if session else None,
+            "prenom": session.prenom if session else None,
+            "auth_mode": session.auth_mode if session else None,
+            "mode": session.mode if session else None,
+            "derniere_erreur": self.psc_error,
+        }
+
+    def use_ps_session(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Something that needs the PS's session: refresh when due, then call userinfo with the token."""
+        client = self._psc_client()
+        try:
+            before = client.session.refreshes if client.session else 0
+            session = client.ensure_fresh()
+            info = client.userinfo(session.access_token)
+            if "sub" in info and info["sub"] != session.id_claims["sub"]:
+                raise UserinfoInvalid("userinfo sub differs from the session's")
+            found = national_id(info, session.id_claims, self.defects)
+        except PscError as error:
+            raise ActionError(error.code, str(error), error.status) from error
+        return {"national_id": found, "rafraichi": session.refreshes > before}
+
+    def logout_ps(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Forget the session at once and hand the browser PSC's end-session URL."""
+        client = self._psc_client()
+        try:
+            if "psc-no-logout" in self.defects:
+                client.drop_session()
+                return {"logout_url": None}
+            return {"logout_url": client.logout_url(self.psc_urls()["post_logout_redirect_uri"])}
+        except PscError as error:
+            raise ActionError(error.code, str(error), error.status) from error
+
+    def _psc_failure(self, error: PscError) -> ActionError:
+        with self._lock:
+            self.psc_error = {"code": error.code, "message": str(error)}
+        return ActionError(error.code, str(error), error.status)
+
+    def _psc_client(self) -> PscClient:
+        if self.psc is None:
+            raise ActionError("not_configured", "call configure with services.psc first", status=409)
+        return self.psc
 
     def register_patient(self, params: dict[str, Any]) -> dict[str, Any]:
         traits = _traits(params.get("traits") or {})

@@ -17,6 +17,7 @@ from segur.catalogue import load_catalogue
 from segur.harness import Harness
 from segur.journal import payload, read_journal
 from segur.recorder import aggregate, summary, verdict
+from segur.redaction import redact
 from segur.reports.html import render_html
 
 
@@ -41,6 +42,7 @@ def write_report(harness: Harness) -> dict[str, Any]:
         "verdict": verdict(entries),
         "summary": summary(entries),
         "journal": "evidence/journal.jsonl",
+        "journal_note": "journal brut : contient les secrets et jetons en clair, réservé à l'éditeur",
         "exigences": entries,
     }
     (out / "rapport.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -50,7 +52,7 @@ def write_report(harness: Harness) -> dict[str, Any]:
 
 
 def _write_evidence(out: Path, scenario: dict[str, Any], records: dict[int, dict[str, Any]]) -> list[dict[str, str]]:
-    """One request and one response file per exchange, under evidence/<scenario id>/."""
+    """One request and one response file per exchange, under evidence/<scenario id>/, credentials masked."""
     first, last = scenario["journal"]
     folder = out / "evidence" / _safe(scenario["id"])
     files = []
@@ -63,7 +65,7 @@ def _write_evidence(out: Path, scenario: dict[str, Any], records: dict[int, dict
         entry = {"seq": str(seq), "mock": record["mock"], "operation": record["operation"]}
         for which in ("request", "response"):
             path = folder / f"{stem}-{which}.http"
-            path.write_bytes(payload(record, which))
+            path.write_bytes(redact(payload(record, which)))
             entry[which] = str(path.relative_to(out))
         entry["outcome"] = json.dumps(record["outcome"], ensure_ascii=False)
         files.append(entry)

@@ -1,8 +1,9 @@
 """Requirement catalogue: the versioned data file and the Ségur ID grammar.
 
-IDs follow the REM grammar: ``SC.<SERVICE>/<SECTION>.<NN>`` for socle requirements,
-without ``SC.`` inside a REM, ``va1.NN`` for vague-1 rules carried into vague 2; a
-scenario number adds ``.NN`` and a proof number another ``.NN``.
+IDs follow the REM grammar: ``SC.<SERVICE>/<SECTION>.<NN>`` for socle requirements (or
+``SC.<SERVICE>.<NN>`` when the socle has no sections, e.g. ``SC.PSC.08``), without ``SC.``
+inside a REM, ``va1.NN`` for vague-1 rules carried into vague 2; a scenario number adds
+``.NN`` and a proof number another ``.NN``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-ID_PATTERN = re.compile(r"^(SC\.)?[A-Z]+/[A-Za-z0-9]+\.[0-9]{2}$")
+ID_PATTERN = re.compile(r"^(SC\.)?[A-Z]+(/[A-Za-z0-9]+)?\.[0-9]{2}$")
 COULOIR_REMS = {"hopital": "DPI", "ville": "LGC"}
 NATURES = ("EXIGENCE", "PRECONISATION")
 VERIFICATIONS = ("automatique", "manuelle", "externe")

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
     mocks = commands.add_parser("mocks", help="run mocks standalone").add_subparsers(metavar="ACTION")
     up = mocks.add_parser("up", help="serve mocks until Ctrl-C; prints one JSON line with endpoints and PKI")
-    up.add_argument("--only", default="insi", help="comma-separated mocks (available: insi)")
+    up.add_argument("--only", default="insi,psc", help="comma-separated mocks (default: all of insi,psc)")
     up.add_argument("--port", action="append", default=[], metavar="MOCK=PORT", help="fixed port for a mock")
     up.add_argument("--control-port", type=int, default=0)
     up.add_argument("--pki", type=Path, default=Path(".segur/pki"))
@@ -116,10 +116,9 @@ def _mocks_up(args: argparse.Namespace) -> int:
         if not port.isdigit():
             raise ValueError(f"--port expects MOCK=PORT, got {item!r}")
         ports[name] = int(port)
-    services = create_mocks(args.only.split(","))
-    config = HostConfig(
-        pki=ensure_pki(args.pki), journal_path=args.journal, ports=ports, control_port=args.control_port
-    )
+    pki = ensure_pki(args.pki)
+    services = create_mocks(args.only.split(","), pki)
+    config = HostConfig(pki=pki, journal_path=args.journal, ports=ports, control_port=args.control_port)
     host = MockHost(services, config)
 
     async def serve() -> None:

@@ -15,7 +15,7 @@ import httpx
 
 from segur import __version__
 from segur.catalogue import load_catalogue
-from segur.mocks.insi import InsiMock
+from segur.mocks import create_mocks
 from segur.mocks.runtime.host import HostConfig, MockHost
 from segur.pki import ensure_pki
 from segur.recorder import ScenarioResult
@@ -24,6 +24,10 @@ from segur.sut.manual import ManualSut
 from segur.sut.reference import ReferenceSut
 
 COULOIRS = ("hopital", "ville")
+MOCKS = ["insi", "psc"]
+# The PSC client the SUT is given at `configure` (one of the PSC mock's default clients).
+PSC_CLIENT = {"client_id": "segur-sut", "client_secret": "segur-sut-secret"}
+PSC_DISCOVERY = "/.well-known/wallet-openid-configuration"
 
 
 @dataclass
@@ -38,6 +42,7 @@ class RunOptions:
     insi_timeout: float = 10.0
     fault_delay: float = 30.0
     insi_idam: tuple[str, ...] = ()
+    ciba_interval: float = 5.0
 
 
 @dataclass
@@ -50,13 +55,17 @@ class Harness:
     sut_info: dict[str, Any] = field(default_factory=dict)
     endpoints: dict[str, Any] = field(default_factory=dict)
     control: httpx.Client | None = None
+    # What the SUT's configure answer asked to register at the mocks; re-seeded after every reset.
+    registrations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # "browser" (the harness GETs the SUT's redirect URIs) or "action" (receive_redirect).
+    psc_redirect_delivery: str = "browser"
 
     def start(self) -> None:
         options = self.options
         evidence = options.out_dir / "evidence"
         evidence.mkdir(parents=True, exist_ok=True)
         pki = ensure_pki(options.pki_dir)
-        self.host = MockHost([InsiMock()], HostConfig(pki=pki, journal_path=evidence / "journal.jsonl"))
+        self.host = MockHost(create_mocks(MOCKS, pki), HostConfig(pki=pki, journal_path=evidence / "journal.jsonl"))
         self.endpoints = self.host.start()
         self.control = httpx.Client(base_url=self.endpoints["control"], timeout=30)
         self.sut = open_sut(
@@ -67,20 +76,27 @@ class Harness:
         )
         if isinstance(self.sut, ReferenceSut):
             # The reference SUT accepts short timeouts, which keeps the outage scenarios fast.
-            options.insi_timeout, options.fault_delay = 0.5, 1.5
+            options.insi_timeout, options.fault_delay, options.ciba_interval = 0.5, 1.5, 0.2
         if isinstance(self.sut, ManualSut):
             self.sut.traffic_probe = lambda mock, since: len(self.journal(since, mock or None)) + since
         self.sut_info = {**self.sut.start(), "couloir": options.couloir}
-        self.sut.act("configure", self.configuration())
+        configured = self.sut.act("configure", self.configuration())
+        self.registrations = _registrations(configured)
+        self.psc_redirect_delivery = (configured.get("psc") or {}).get("redirect_delivery", "browser")
+        self.reseed()
 
     def configuration(self) -> dict[str, Any]:
         """What the SUT is told: mock endpoints and test PKI (the `configure` action)."""
         insi_url = self.endpoints["mocks"]["insi"]["endpoints"][0]
+        discovery = self.endpoints["mocks"]["psc"]["endpoints"][0] + PSC_DISCOVERY
         return {
             "couloir": self.options.couloir,
-            "services": {"insi": {"url": insi_url, "timeout": self.options.insi_timeout}},
+            "services": {
+                "insi": {"url": insi_url, "timeout": self.options.insi_timeout},
+                "psc": {"discovery_url": discovery, **PSC_CLIENT},
+            },
             "pki": self.endpoints["pki"],
-            "summary": f"INSi: {insi_url}",
+            "summary": f"INSi: {insi_url} — PSC: {discovery} (client {PSC_CLIENT['client_id']})",
         }
 
     def stop(self) -> None:
@@ -105,14 +121,22 @@ class Harness:
     def seed(self, mock: str, state: dict[str, Any]) -> dict[str, Any]:
         return self._control("POST", f"/mocks/{mock}/state", json=state)
 
+    def state(self, mock: str) -> dict[str, Any]:
+        return self._control("GET", f"/mocks/{mock}/state")
+
     def inject_fault(self, mock: str, fault: dict[str, Any]) -> dict[str, Any]:
         return self._control("POST", f"/mocks/{mock}/faults", json=fault)
 
     def reset_mocks(self) -> None:
-        """Back to defaults, keeping what the run was configured with (the vendor's IDAM)."""
+        """Back to defaults, keeping what the run was configured with (IDAM, PSC redirect URIs)."""
         self._control("POST", "/reset")
+        self.reseed()
+
+    def reseed(self) -> None:
         if self.options.insi_idam:
             self.seed("insi", {"idam": list(self.options.insi_idam)})
+        for mock, state in self.registrations.items():
+            self.seed(mock, state)
 
     def _control(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         assert self.control is not None, "harness not started"
@@ -130,3 +154,17 @@ class Harness:
             "sut": self.sut_info,
             "started": self.started,
         }
+
+
+def _registrations(configured: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Turn the SUT's `configure` answer into mock state: its PSC redirect URIs become registered."""
+    psc = configured.get("psc") or {}
+    uris = {key: [psc[key]] for key in ("redirect_uri", "post_logout_redirect_uri") if psc.get(key)}
+    if not uris:
+        return {}
+    client = {
+        "client_id": PSC_CLIENT["client_id"],
+        "redirect_uris": uris.get("redirect_uri", []),
+        "post_logout_redirect_uris": uris.get("post_logout_redirect_uri", []),
+    }
+    return {"psc": {"clients": [client]}}

@@ -16,12 +16,13 @@ from segur.catalogue import load_catalogue, requirement_tags
 from segur.harness import COULOIRS, Harness, RunOptions
 from segur.journal import payload
 from segur.recorder import ScenarioResult, StepResult
+from segur.redaction import redact
 from segur.sut import SutUnreachable
 
 HARNESS = pytest.StashKey[Harness]()
 RESULT = pytest.StashKey[ScenarioResult]()
 OUTCOME = pytest.StashKey[dict[str, Any]]()
-STEP_MODULES = ("segur.steps.common", "segur.steps.insi")
+STEP_MODULES = ("segur.steps.common", "segur.steps.insi", "segur.steps.psc")
 SEVERITIES = {"CRITIQUE": "critical", "MAJEURE": "normal", "MINEURE": "minor"}
 
 
@@ -256,5 +257,5 @@ def _allure_exchanges(harness: Harness, result: ScenarioResult) -> None:
         label = f"#{record['seq']} {record['mock']} {record['operation']}"
         for which in ("request", "response"):
             allure.attach(
-                payload(record, which), name=f"{label} ({which})", attachment_type=allure.attachment_type.TEXT
+                redact(payload(record, which)), name=f"{label} ({which})", attachment_type=allure.attachment_type.TEXT
             )

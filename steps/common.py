@@ -15,6 +15,11 @@ from segur.sut.base import OBSERVABLE
 TRAIT_COLUMNS = ("nom_naissance", "prenoms", "sexe", "date_naissance", "lieu_naissance")
 
 
+class NotExercised(Exception):
+    """The scenario never reached what its requirement is about (a mock refused the call, the SUT
+    stopped earlier): the requirement is ``non_teste``, never ``non_conforme``."""
+
+
 @dataclass
 class ScenarioContext:
     """What a scenario's steps share: the patient in play and the SUT's last answers."""
@@ -26,6 +31,8 @@ class ScenarioContext:
     registrations: list[dict[str, Any]] = field(default_factory=list)
     last_result: dict[str, Any] = field(default_factory=dict)
     last_error: SutActionError | None = None
+    professional: dict[str, Any] = field(default_factory=dict)
+    pages: list[dict[str, Any]] = field(default_factory=list)
 
     def act(self, action: str, **params: Any) -> dict[str, Any]:
         assert self.harness.sut is not None

@@ -11,13 +11,9 @@ from typing import Any
 from pytest_bdd import given, parsers, then, when
 
 from segur.journal import payload
-from segur.steps.common import ScenarioContext
+from segur.steps.common import NotExercised, ScenarioContext
 
 AUTHORISED_CNS = ("INSI-AUTO", "INSI-MANU")
-
-
-class MockRefused(Exception):
-    """The mock refused the SUT's call, so the scenario's requirement could not be exercised."""
 
 
 def insi_exchanges(ctx: ScenarioContext) -> list[dict[str, Any]]:
@@ -57,9 +53,9 @@ def _require_accepted_calls(ctx: ScenarioContext) -> None:
     refused = [r for r in insi_exchanges(ctx) if r["outcome"].get("refused") or r["outcome"].get("fault")]
     if refused and not any(r["outcome"].get("injected") for r in refused):
         first = refused[0]["outcome"]
-        raise MockRefused(f"l'INSi a refusé l'appel ({first.get('fault') or first.get('refused')})")
+        raise NotExercised(f"l'INSi a refusé l'appel ({first.get('fault') or first.get('refused')})")
     if not searches(ctx):
-        raise MockRefused("le logiciel n'a fait aucun appel INSi")
+        raise NotExercised("le logiciel n'a fait aucun appel INSi")
 
 
 @when("le logiciel interroge l'INSi par les traits pour ce patient")
@@ -93,7 +89,7 @@ def try_fetch(ctx: ScenarioContext) -> None:
     """For outage scenarios: the injected fault must have been reached, or nothing was tested."""
     _fetch(ctx, "traits")
     if not any(r["outcome"].get("injected") for r in insi_exchanges(ctx)):
-        raise MockRefused("la panne injectée n'a pas été atteinte par le logiciel")
+        raise NotExercised("la panne injectée n'a pas été atteinte par le logiciel")
 
 
 @when("le logiciel vérifie l'INS de ce patient")

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from segur.mocks.insi import InsiMock
+from segur.mocks.psc import PscMock
 from segur.mocks.runtime.host import HostConfig, MockHost
 from segur.mocks.runtime.http import Limits
 from segur.pki import Pki, ensure_pki
@@ -135,6 +136,104 @@ def insi_client(pki: Pki) -> Iterator[Callable[..., httpx.Client]]:
 
     def make(cert_name: str | None = "insi-auto", *, issuer: Pki | None = None, timeout: float = CLIENT_TIMEOUT):
         client = httpx.Client(verify=client_tls_context(pki, cert_name, issuer), timeout=timeout)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+# --- PSC ----------------------------------------------------------------------------------------
+
+PSC_LIMITS = Limits(max_body=64_000, handshake_timeout=2.0, idle_timeout=5.0, read_timeout=2.0)
+
+
+@dataclass
+class RunningPsc:
+    """A started PSC mock host: its three listeners (auth, wallet, mtls), the test PKI and the control API."""
+
+    host: MockHost
+    mock: PscMock
+    endpoints: dict[str, Any]
+    pki: Pki
+    limits: Limits
+    control_client: httpx.Client
+    client_timeout: float = CLIENT_TIMEOUT
+
+    @property
+    def issuer(self) -> str:
+        return self.endpoints["mocks"]["psc"]["endpoints"][0]
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return self.endpoints["mocks"]["psc"]["endpoints"][1]
+
+    @property
+    def mtls_issuer(self) -> str:
+        return self.endpoints["mocks"]["psc"]["endpoints"][2]
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer + "/.well-known/wallet-openid-configuration"
+
+    def endpoint(self, name: str, *, mtls: bool = False) -> str:
+        """``endpoint("/token")`` is the token endpoint; ``mtls=True`` its RFC 8705 alias."""
+        return (self.mtls_issuer if mtls else self.issuer) + "/protocol/openid-connect" + name
+
+    @property
+    def control(self) -> str:
+        return self.endpoints["control"]
+
+    def control_post(self, path: str, data: dict[str, Any] | None = None) -> Any:
+        response = self.control_client.post(self.control + path, json=data or {})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def seed(self, state: dict[str, Any]) -> Any:
+        return self.control_post("/mocks/psc/state", state)
+
+    def fault(self, kind: str, **rule: Any) -> Any:
+        return self.control_post("/mocks/psc/faults", {"kind": kind, **rule})
+
+    def last_seq(self) -> int:
+        return self.host.journal.last_seq
+
+    def journal_since(self, seq: int) -> list[dict[str, Any]]:
+        """PSC journal records after ``seq``, read through the control API as a scenario step would."""
+        response = self.control_client.get(f"{self.control}/journal?since={seq}&mock=psc")
+        assert response.status_code == 200, response.text
+        return response.json()["records"]
+
+
+@pytest.fixture(scope="session")
+def psc_mock(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPsc]:
+    mock = PscMock(pki)
+    journal_path = Path(tmp_path_factory.mktemp("psc-journal")) / "journal.jsonl"
+    host = MockHost([mock], HostConfig(pki=pki, journal_path=journal_path, limits=PSC_LIMITS))
+    endpoints = host.start()
+    try:
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as control_client:
+            yield RunningPsc(host, mock, endpoints, pki, PSC_LIMITS, control_client)
+    finally:
+        host.stop()
+
+
+@pytest.fixture
+def fresh_psc(psc_mock: RunningPsc) -> Iterator[RunningPsc]:
+    """The session's PSC mock back to its defaults (clients, professionals, settings, no faults), before and after."""
+    psc_mock.control_post("/reset")
+    yield psc_mock
+    psc_mock.control_post("/reset")
+
+
+@pytest.fixture
+def psc_http(pki: Pki) -> Iterator[Callable[..., httpx.Client]]:
+    """Factory: ``psc_http()`` trusts the test CA; ``psc_http("auth-cli")`` also presents that certificate."""
+    clients: list[httpx.Client] = []
+
+    def make(cert_name: str | None = None, *, timeout: float = CLIENT_TIMEOUT) -> httpx.Client:
+        client = httpx.Client(verify=client_tls_context(pki, cert_name), timeout=timeout)
         clients.append(client)
         return client
 

@@ -22,7 +22,7 @@ AUTOMATIC = [e.id for e in load_catalogue().exigences if e.verification == "auto
 def defect_runs(tmp_path_factory, pki):
     """All defect runs at once (they are independent processes); hopital couloir."""
     root = tmp_path_factory.mktemp("defects")
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         futures = {
             name: pool.submit(run_couloir, "hopital", f"reference:{name}", root / name, pki.directory)
             for name in DEFECTS
@@ -40,6 +40,7 @@ def test_reference_sut_is_conforme(couloir, tmp_path, pki):
     assert found["INS/PROV.08"] == "preuve_manuelle" and found["INS/PROV.10"] == "externe"
 
 
+@pytest.mark.timeout(900)  # the first one waits for every defect run (CIBA slow_down alone costs 5 s each)
 @pytest.mark.parametrize("name", sorted(DEFECTS))
 def test_defect_breaks_exactly_its_requirements(name, defect_runs):
     code, report = defect_runs[name]

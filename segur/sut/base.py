@@ -16,8 +16,13 @@ ACTIONS: dict[str, str] = {
     "qualify_identity": "record that a high-trust identity document was checked",
     "get_patient": "return status, traits, INS and traces of a patient",
     "export_identity": "return the identity exactly as it would leave the software in an exchange",
+    "login_ps": "start a Pro Santé Connect login (mode web: return the authorization URL; mode ciba: complete it)",
+    "current_user": "return the professional logged in through PSC (national id, names, auth mode, last error)",
+    "use_ps_session": "do something that needs the PSC session (re-read userinfo), refreshing tokens as needed",
+    "logout_ps": "end the PSC session (return the end-session URL the browser must follow)",
+    "receive_redirect": "the browser arrives at one of the SUT's redirect URIs (software without an HTTP callback)",
 }
-OBSERVATIONS = ("get_patient", "export_identity")
+OBSERVATIONS = ("get_patient", "export_identity", "current_user")
 # Result key set to False by an adapter that cannot see the outcome of what it triggered
 # (a human did it): the step must then ask the operator instead of reading the result.
 OBSERVABLE = "observable"
@@ -53,8 +58,8 @@ class SutAdapter(ABC):
         """Run one action of the vocabulary; raise ``SutActionError`` when the SUT refuses it."""
 
     def ask(self, question: str) -> bool | None:
-        """Ask a human a yes/no question; automatic adapters never need to."""
-        raise NotImplementedError
+        """Ask a human a yes/no question; ``None`` means nobody can answer (automatic adapters)."""
+        return None
 
 
 def open_sut(spec: str, *, profile: str, manual_timeout: float = 120.0, interactive: bool = False) -> SutAdapter:

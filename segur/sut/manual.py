@@ -19,9 +19,18 @@ INSTRUCTIONS = {
     "fetch_ins": "Appelez INSi pour le patient {patient_id} (mode {mode}).",
     "verify_ins": "Vérifiez l'INS du patient {patient_id} auprès d'INSi.",
     "qualify_identity": "Enregistrez le justificatif {justificatif} pour le patient {patient_id}.",
+    "login_ps": "Connectez-vous avec Pro Santé Connect (mode {mode}) en tant que {national_id}.",
+    "use_ps_session": "Dans le logiciel connecté, rouvrez la fiche du professionnel connecté (relecture PSC).",
+    "logout_ps": "Déconnectez-vous du logiciel (fin de session Pro Santé Connect).",
 }
 # Actions whose effect is visible at a mock: the adapter waits for a new journal record.
-EXPECTED_TRAFFIC = {"fetch_ins": "insi", "verify_ins": "insi"}
+EXPECTED_TRAFFIC = {
+    "fetch_ins": "insi",
+    "verify_ins": "insi",
+    "login_ps": "psc",
+    "use_ps_session": "psc",
+    "logout_ps": "psc",
+}
 
 
 class ManualSut(SutAdapter):
