@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from segur.mocks.runtime.service import MockService
 from segur.pki import Pki
 
@@ -13,8 +11,13 @@ def create_mocks(names: list[str], pki: Pki) -> list[MockService]:
     from segur.mocks.insi import InsiMock
     from segur.mocks.psc import PscMock
 
-    factories: dict[str, Callable[[], MockService]] = {"insi": InsiMock, "psc": lambda: PscMock(pki)}
-    unknown = [name for name in names if name not in factories]
+    unknown = [name for name in names if name not in ("insi", "psc")]
     if unknown:
-        raise ValueError(f"unknown mock(s) {unknown}; available: {', '.join(factories)}")
-    return [factories[name]() for name in names]
+        raise ValueError(f"unknown mock(s) {unknown}; available: insi, psc")
+    psc = PscMock(pki) if "psc" in names else None
+    # INSi accepts the professional's PSC token when the PSC mock runs beside it.
+    built: dict[str, MockService | None] = {
+        "insi": InsiMock(psc.validate_access_token if psc else None) if "insi" in names else None,
+        "psc": psc,
+    }
+    return [service for name in names if (service := built[name]) is not None]

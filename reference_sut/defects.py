@@ -29,6 +29,8 @@ _NEEDS_INSI_ANSWER = (
     "INS/PROV.05",
     "INS/PROV.06",
     "INS/PROV.07",
+    "PSC.10",
+    "INS/PSC.01",
 )
 
 DEFECTS: dict[str, Defect] = {
@@ -74,6 +76,11 @@ DEFECTS: dict[str, Defect] = {
         ),
         Defect("psc-ignores-slow-down", "keeps polling at the same interval after CIBA slow_down", ("PSC/PROV.08",)),
         Defect("psc-no-refresh", "never refreshes: keeps using the expired access token", ("PSC/PROV.09",)),
+        Defect(
+            "insi-without-psc",
+            "calls INSi with the organisation certificate only, never on behalf of the PSC-logged-in PS",
+            ("PSC.10", "INS/PSC.01"),
+        ),
     )
 }
 

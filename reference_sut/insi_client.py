@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -58,8 +59,10 @@ class InsiSettings:
 
 
 class InsiClient:
-    def __init__(self, settings: InsiSettings) -> None:
+    def __init__(self, settings: InsiSettings, bearer: Callable[[], str | None] = lambda: None) -> None:
+        """``bearer`` gives the logged-in professional's PSC access token, if any, for each call."""
         self.settings = settings
+        self.bearer = bearer
         context = ssl.create_default_context(cafile=settings.ca)
         context.load_cert_chain(settings.cert, settings.key)
         self._http = httpx.Client(verify=context, timeout=settings.timeout)
@@ -92,12 +95,12 @@ class InsiClient:
 
     def _call(self, operation: str, payload: etree._Element) -> InsiAnswer:
         envelope = self._envelope(operation, payload)
+        headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{ACTION}{operation}"'}
+        token = self.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
-            response = self._http.post(
-                self.settings.url,
-                content=envelope,
-                headers={"Content-Type": f'application/soap+xml; charset=utf-8; action="{ACTION}{operation}"'},
-            )
+            response = self._http.post(self.settings.url, content=envelope, headers=headers)
         except httpx.HTTPError as error:
             raise InsiUnavailable(f"{type(error).__name__}: {error}") from error
         if response.status_code != 200:

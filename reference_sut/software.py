@@ -110,7 +110,7 @@ class IdentitySoftware:
         with self._lock:
             if self.insi is not None:
                 self.insi.close()
-            self.insi = InsiClient(settings)
+            self.insi = InsiClient(settings, bearer=self._psc_bearer)
         configured = ["insi"]
         urls = self.psc_urls()
         psc = params["services"].get("psc")
@@ -231,6 +231,15 @@ class IdentitySoftware:
         with self._lock:
             self.psc_error = {"code": error.code, "message": str(error)}
         return ActionError(error.code, str(error), error.status)
+
+    def _psc_bearer(self) -> str | None:
+        """INS/PSC.01 (profile psc-bearer): INSi calls carry the logged-in PS's fresh PSC token."""
+        if self.psc is None or self.psc.session is None or "insi-without-psc" in self.defects:
+            return None
+        try:
+            return self.psc.ensure_fresh().access_token
+        except PscError:
+            return None
 
     def _psc_client(self) -> PscClient:
         if self.psc is None:

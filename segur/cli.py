@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--interactive", action="store_true", help="manual SUT: ask the operator")
     run.add_argument("--manual-timeout", type=float, default=120.0, help="manual SUT: seconds to wait for traffic")
     run.add_argument("--insi-idam", action="append", default=[], help="your IDAM number, accepted by the INSi mock")
+    run.add_argument(
+        "--psc-redirect-uri", action="append", default=[], help="your PSC redirect URI, registered at the PSC mock"
+    )
+    run.add_argument(
+        "--psc-post-logout-uri", action="append", default=[], help="your PSC post-logout redirect URI (registered)"
+    )
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="both couloirs against the reference SUT")
@@ -95,6 +101,8 @@ def _run(args: argparse.Namespace) -> int:
         interactive=args.interactive,
         manual_timeout=args.manual_timeout,
         insi_idam=args.insi_idam,
+        psc_redirect_uris=args.psc_redirect_uri,
+        psc_post_logout_uris=args.psc_post_logout_uri,
     )
 
 

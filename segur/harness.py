@@ -43,6 +43,9 @@ class RunOptions:
     fault_delay: float = 30.0
     insi_idam: tuple[str, ...] = ()
     ciba_interval: float = 5.0
+    # The vendor's own PSC URIs, for SUTs whose `configure` cannot report them (manual adapter).
+    psc_redirect_uris: tuple[str, ...] = ()
+    psc_post_logout_redirect_uris: tuple[str, ...] = ()
 
 
 @dataclass
@@ -81,7 +84,7 @@ class Harness:
             self.sut.traffic_probe = lambda mock, since: len(self.journal(since, mock or None)) + since
         self.sut_info = {**self.sut.start(), "couloir": options.couloir}
         configured = self.sut.act("configure", self.configuration())
-        self.registrations = _registrations(configured)
+        self.registrations = psc_registrations(configured, options)
         self.psc_redirect_delivery = (configured.get("psc") or {}).get("redirect_delivery", "browser")
         self.reseed()
 
@@ -156,15 +159,15 @@ class Harness:
         }
 
 
-def _registrations(configured: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Turn the SUT's `configure` answer into mock state: its PSC redirect URIs become registered."""
+def psc_registrations(configured: dict[str, Any], options: RunOptions) -> dict[str, dict[str, Any]]:
+    """The SUT's PSC redirect URIs (from its `configure` answer and the run options) become registered."""
     psc = configured.get("psc") or {}
-    uris = {key: [psc[key]] for key in ("redirect_uri", "post_logout_redirect_uri") if psc.get(key)}
-    if not uris:
-        return {}
     client = {
         "client_id": PSC_CLIENT["client_id"],
-        "redirect_uris": uris.get("redirect_uri", []),
-        "post_logout_redirect_uris": uris.get("post_logout_redirect_uri", []),
+        "redirect_uris": [*filter(None, [psc.get("redirect_uri")]), *options.psc_redirect_uris],
+        "post_logout_redirect_uris": [
+            *filter(None, [psc.get("post_logout_redirect_uri")]),
+            *options.psc_post_logout_redirect_uris,
+        ],
     }
-    return {"psc": {"clients": [client]}}
+    return {"psc": {"clients": [client]}} if client["redirect_uris"] or client["post_logout_redirect_uris"] else {}

@@ -42,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--segur-interactive", action="store_true", help="manual adapter may ask the operator")
     group.addoption("--segur-manual-timeout", type=float, default=120.0)
     group.addoption("--insi-idam", action="append", default=[], help="IDAM number the INSi mock must accept")
+    group.addoption("--psc-redirect-uri", action="append", default=[], help="SUT redirect URI to register at PSC")
+    group.addoption(
+        "--psc-post-logout-redirect-uri", action="append", default=[], help="SUT post-logout URI to register at PSC"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -62,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
         interactive=config.getoption("segur_interactive"),
         manual_timeout=config.getoption("segur_manual_timeout"),
         insi_idam=tuple(config.getoption("insi_idam")),
+        psc_redirect_uris=tuple(config.getoption("psc_redirect_uri")),
+        psc_post_logout_redirect_uris=tuple(config.getoption("psc_post_logout_redirect_uri")),
     )
     # JUnit and Allure results land in the run directory unless the caller chose otherwise.
     if not config.option.xmlpath:

@@ -38,6 +38,8 @@ def run_couloir(
     interactive: bool = False,
     manual_timeout: float = 120.0,
     insi_idam: list[str] | None = None,
+    psc_redirect_uris: list[str] | None = None,
+    psc_post_logout_uris: list[str] | None = None,
 ) -> int:
     if couloir not in COULOIR_REMS:
         raise ValueError(f"unknown couloir {couloir!r}; use one of {', '.join(COULOIR_REMS)}")
@@ -62,6 +64,8 @@ def run_couloir(
         "--segur-manual-timeout", str(manual_timeout),
     ]  # fmt: skip
     args += [f"--insi-idam={idam}" for idam in insi_idam or []]
+    args += [f"--psc-redirect-uri={uri}" for uri in psc_redirect_uris or []]
+    args += [f"--psc-post-logout-redirect-uri={uri}" for uri in psc_post_logout_uris or []]
     args += ["--segur-quiet"] * quiet + ["--segur-interactive"] * interactive
     if not quiet:
         print(f"Couloir {couloir} — SUT {sut} — rapport dans {out}", file=sys.stderr, flush=True)

@@ -306,3 +306,18 @@ def refreshed_before_use(ctx: ScenarioContext) -> None:
     stale = [u for u in uses if u["outcome"].get("token") != "valid"]
     assert not stale, f"jeton présenté à Pro Santé Connect : {[u['outcome'].get('token') for u in stale]}"
     assert token_grants(ctx, "refresh_token"), "le jeton d'accès n'a jamais été renouvelé (refresh_token)"
+
+
+@then("chaque appel INSi porte l'authentification Pro Santé Connect du professionnel connecté")
+def insi_on_behalf_of_professional(ctx: ScenarioContext) -> None:
+    calls = [r for r in ctx.harness.journal(ctx.journal_start, "insi") if r["operation"].startswith("rechercherIns")]
+    if not calls:
+        raise NotExercised("le logiciel n'a fait aucun appel INSi")
+    expected = ctx.professional["national_id"]
+    for call in calls:
+        found = call["correlation"].get("ps_national_id")
+        assert found == expected, (
+            f"appel INSi #{call['seq']} "
+            + (f"au nom de {found}" if found else "sans jeton Pro Santé Connect")
+            + f", attendu au nom du professionnel connecté {expected}"
+        )

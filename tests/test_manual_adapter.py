@@ -47,3 +47,14 @@ def test_an_automatic_adapters_refusal_needs_no_operator(monkeypatch):
     ctx.last_result = {}
     with pytest.raises(AssertionError, match="a accepté un justificatif"):
         document_refused(ctx)
+
+
+def test_a_manual_suts_psc_uris_come_from_the_run_options():
+    """The manual adapter's configure reports nothing: the vendor's URIs are given on the command line."""
+    from segur.harness import RunOptions, psc_registrations
+
+    options = RunOptions("ville", psc_redirect_uris=("lgc://psc/retour",), psc_post_logout_redirect_uris=("lgc://fin",))
+    client = psc_registrations({}, options)["psc"]["clients"][0]
+    assert client["redirect_uris"] == ["lgc://psc/retour"]
+    assert client["post_logout_redirect_uris"] == ["lgc://fin"]
+    assert psc_registrations({}, RunOptions("ville")) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from segur.mocks.insi.protocol import InsiApp
@@ -14,10 +15,11 @@ class InsiMock(MockService):
     name = "insi"
     fault_kinds = (*COMMON_FAULT_KINDS, "soap_fault")
 
-    def __init__(self) -> None:
+    def __init__(self, psc_tokens: Callable[[str], dict] | None = None) -> None:
+        """``psc_tokens`` validates a PSC access token (the PSC mock's, when both run in one host)."""
         super().__init__()
         self.registry = IdentityRegistry.default()
-        self.app = InsiApp(self.registry, self.faults)
+        self.app = InsiApp(self.registry, self.faults, psc_tokens)
 
     def listeners(self) -> list[Listener]:
         return [Listener(self.app, path="/lps")]

@@ -7,6 +7,7 @@ see FAULTS below and docs/mocks.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -48,7 +49,10 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "siram_90": (False, "Service momentanement indisponible"),
     "desir_550": (True, "Logiciel non autorise (IDAM inconnu)"),
     "desir_560": (True, "Certificat d'authentification non autorise pour ce service"),
+    "desir_570": (True, "Jeton Pro Sante Connect invalide, expire ou revoque"),
 }
+# Our model: the real INSi code for a bad PSC token is not public.
+PSC_TOKEN_FAULT = "desir_570"
 _PROBLEM_CODES = {"malformed": "siram_10", "content_type": "siram_11", "doctype": "siram_12"}
 
 
@@ -57,9 +61,12 @@ class InsiApp:
 
     name = "insi"
 
-    def __init__(self, registry: IdentityRegistry, faults: FaultInjector) -> None:
+    def __init__(
+        self, registry: IdentityRegistry, faults: FaultInjector, psc_tokens: Callable[[str], dict] | None = None
+    ) -> None:
         self.registry = registry
         self.faults = faults
+        self.psc_tokens = psc_tokens
 
     def reject(self, request: HttpRequest, status: int, reason: str) -> Handled:
         code = "siram_40" if status == 413 else "siram_90" if status >= 500 else "siram_10"
@@ -89,7 +96,7 @@ class InsiApp:
         context = _read_context(soap)
         if context["idam"] not in self.registry.idam:
             raise SoapProblem("desir_550", f"IDAM {context['idam']!r} is not authorised", operation=operation)
-        correlation = {"operation": operation, "certificate_cn": cn, **context}
+        correlation = {"operation": operation, "certificate_cn": cn, **context, **self._professional(request)}
         injected = self.faults.take(operation)
         if injected is not None and injected.kind == "soap_fault":
             return self._fault(
@@ -120,6 +127,20 @@ class InsiApp:
             handled.delay = injected.delay
             handled.outcome["injected"] = f"timeout ({injected.delay:g} s)"
         return handled
+
+    def _professional(self, request: HttpRequest) -> dict[str, str]:
+        """Profile ``psc-bearer`` (our model, see docs/mocks.md): the professional's PSC access token
+        rides along as ``Authorization: Bearer`` on the organisation's mTLS connection."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if not token:
+            return {}
+        if scheme.lower() != "bearer" or self.psc_tokens is None:
+            raise SoapProblem(PSC_TOKEN_FAULT, f"{scheme} credentials are not accepted here")
+        try:
+            claims = self.psc_tokens(token.strip())
+        except ValueError as error:
+            raise SoapProblem(PSC_TOKEN_FAULT, str(error)) from error
+        return {"ps_national_id": str(claims.get("preferred_username", "")), "psc_profile": "psc-bearer"}
 
     def _search(self, operation: str, payload: etree._Element) -> tuple[SearchResult, dict[str, str]]:
         if operation == "rechercherInsAvecTraitsIdentite":

@@ -87,3 +87,10 @@ Fonctionnalité: Authentification des professionnels par Pro Santé Connect (LGC
     Et le jeton d'accès a expiré
     Quand le logiciel utilise la session du professionnel
     Alors le jeton d'accès a été renouvelé avant d'être présenté
+
+  @exigence:PSC.10 @exigence:INS/PSC.01
+  Scénario: L'INSi est interrogé au nom du professionnel connecté par Pro Santé Connect
+    Soit le professionnel s'est connecté avec Pro Santé Connect par le navigateur avec sa carte CPS
+    Et le patient "ADRUN" "ZOE" de sexe F né le 1975-12-31 à 63220 est enregistré dans le logiciel
+    Quand le logiciel interroge l'INSi par les traits pour ce patient
+    Alors chaque appel INSi porte l'authentification Pro Santé Connect du professionnel connecté
