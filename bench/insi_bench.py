@@ -8,13 +8,9 @@ clients), and each client is a process with one keep-alive httpx client. Usage:
 
 from __future__ import annotations
 
-import argparse
-import json
 import multiprocessing
 import os
 import ssl
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,24 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import journal_records, load_arguments, start_host, stop_host, summarize  # bench/ is on sys.path when run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the request builder the tests use
 from insi_requests import CONTENT_TYPE, read_resultat, traits_request
 
-from segur.pki import Pki, ensure_pki
-
-# Started with `python -c`: prints the endpoints as one JSON line, serves until stdin closes.
-HOST_PROGRAM = """
-import json, sys
-from pathlib import Path
-from segur.mocks.insi import InsiMock
-from segur.mocks.runtime.host import HostConfig, MockHost
 from segur.pki import Pki
-host = MockHost([InsiMock()], HostConfig(pki=Pki(Path(sys.argv[1])), journal_path=Path(sys.argv[2])))
-print(json.dumps(host.start()), flush=True)
-sys.stdin.read()
-host.stop()
-"""
 
 # A mix of answers (00, 00 with history, 01, 02), so that the figures are not only the cheapest path.
 SEARCHES = [
@@ -78,36 +62,10 @@ def run_client(url: str, pki_dir: str, seconds: float, ready: Any, results: Any)
     results.put({"latencies": latencies, "errors": errors, "elapsed": elapsed})
 
 
-def start_host(work: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    pki = ensure_pki(work / "pki")
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOST_PROGRAM, str(pki.directory), str(work / "journal.jsonl")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait(timeout=10)
-        raise SystemExit(f"the mock host did not start (exit code {process.returncode})")
-    return process, json.loads(line)
-
-
-def stop_host(process: subprocess.Popen[str]) -> None:
-    assert process.stdin is not None
-    process.stdin.close()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def bench(seconds: float, clients: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="insi-bench-") as tmp:
         work = Path(tmp)
-        host, endpoints = start_host(work)
+        host, endpoints = start_host(work, "insi")
         try:
             url = endpoints["mocks"]["insi"]["endpoints"][0]
             spawn = multiprocessing.get_context("spawn")
@@ -124,26 +82,12 @@ def bench(seconds: float, clients: int) -> dict[str, float]:
                 worker.join(timeout=30)
         finally:
             stop_host(host)
-        journal_lines = sum(1 for _ in (work / "journal.jsonl").open())
-    latencies = sorted(latency for outcome in outcomes for latency in outcome["latencies"])
-    requests = len(latencies)
-    return {
-        "requests": requests,
-        "errors": sum(outcome["errors"] for outcome in outcomes),
-        "requests_per_second": sum(len(o["latencies"]) / o["elapsed"] for o in outcomes),
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": statistics.quantiles(latencies, n=100, method="inclusive")[98] * 1000 if requests > 1 else 0.0,
-        "journal_records": journal_lines,
-    }
+        journaled = journal_records(work)
+    return {**summarize(outcomes), "journal_records": journaled}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="how long each client sends (default 5)")
-    parser.add_argument("--clients", type=int, default=2, help="client processes, one connection each (default 2)")
-    args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.clients < 1:
-        parser.error("--seconds must be > 0 and --clients >= 1")
+    args = load_arguments(__doc__.splitlines()[0], argv, "client processes")
     figures = bench(args.seconds, args.clients)
     print(
         f"INSi mock bench: {args.clients} keep-alive mTLS client(s) x {args.seconds:g} s, traits searches, "

@@ -20,6 +20,7 @@ from segur.mocks.insi import InsiMock
 from segur.mocks.psc import PscMock
 from segur.mocks.runtime.host import HostConfig, MockHost
 from segur.mocks.runtime.http import Limits
+from segur.mocks.runtime.service import MockService
 from segur.pki import Pki, ensure_pki
 
 INSI_LIMITS = Limits(max_body=200_000, handshake_timeout=2.0, idle_timeout=5.0, read_timeout=2.0)
@@ -41,19 +42,16 @@ def client_tls_context(pki: Pki, cert_name: str | None, issuer: Pki | None = Non
 
 
 @dataclass
-class RunningInsi:
-    """A started INSi mock host, its endpoints, and access to its control API."""
+class RunningMock:
+    """A started mock host, its endpoints, and its control API as a tester reaches it."""
 
     host: MockHost
-    mock: InsiMock
+    mock: MockService
     endpoints: dict[str, Any]
+    pki: Pki
     limits: Limits
     control_client: httpx.Client
     client_timeout: float = CLIENT_TIMEOUT
-
-    @property
-    def url(self) -> str:
-        return self.endpoints["mocks"]["insi"]["endpoints"][0]
 
     @property
     def control(self) -> str:
@@ -73,8 +71,31 @@ class RunningInsi:
         return self.host.journal.last_seq
 
     def journal_since(self, seq: int) -> list[dict[str, Any]]:
-        """INSi journal records after ``seq``, read through the control API as a tester would."""
-        return self.control_get(f"/journal?since={seq}&mock=insi")["records"]
+        """This mock's journal records after ``seq``, read through the control API as a step would."""
+        return self.control_get(f"/journal?since={seq}&mock={self.mock.name}")["records"]
+
+
+def serve(mock: MockService, pki: Pki, folder: Path, limits: Limits, kind: type[RunningMock]) -> Iterator[Any]:
+    """Run ``mock`` alone on free ports for a session fixture; stopped when the fixture ends."""
+    host = MockHost([mock], HostConfig(pki=pki, journal_path=folder / "journal.jsonl", limits=limits))
+    endpoints = host.start()
+    try:
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as control_client:
+            yield kind(host, mock, endpoints, pki, limits, control_client)
+    finally:
+        host.stop()
+
+
+def reset_around(running: RunningMock) -> Iterator[Any]:
+    running.control_post("/reset")
+    yield running
+    running.control_post("/reset")
+
+
+class RunningInsi(RunningMock):
+    @property
+    def url(self) -> str:
+        return self.endpoints["mocks"]["insi"]["endpoints"][0]
 
     def wait_for_record(
         self, since: int, predicate: Callable[[dict[str, Any]], bool], timeout: float = CLIENT_TIMEOUT
@@ -100,23 +121,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture(scope="session")
 def insi_mock(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningInsi]:
-    mock = InsiMock()
-    journal_path = Path(tmp_path_factory.mktemp("journal")) / "journal.jsonl"
-    host = MockHost([mock], HostConfig(pki=pki, journal_path=journal_path, limits=INSI_LIMITS))
-    endpoints = host.start()
-    try:
-        with httpx.Client(timeout=CLIENT_TIMEOUT) as control_client:
-            yield RunningInsi(host, mock, endpoints, INSI_LIMITS, control_client)
-    finally:
-        host.stop()
+    yield from serve(InsiMock(), pki, tmp_path_factory.mktemp("journal"), INSI_LIMITS, RunningInsi)
 
 
 @pytest.fixture
 def fresh_insi(insi_mock: RunningInsi) -> Iterator[RunningInsi]:
     """The session's INSi mock back to its seeded defaults, without pending faults, before and after a test."""
-    insi_mock.control_post("/reset")
-    yield insi_mock
-    insi_mock.control_post("/reset")
+    yield from reset_around(insi_mock)
 
 
 @pytest.fixture
@@ -149,17 +160,8 @@ def insi_client(pki: Pki) -> Iterator[Callable[..., httpx.Client]]:
 PSC_LIMITS = Limits(max_body=64_000, handshake_timeout=2.0, idle_timeout=5.0, read_timeout=2.0)
 
 
-@dataclass
-class RunningPsc:
-    """A started PSC mock host: its three listeners (auth, wallet, mtls), the test PKI and the control API."""
-
-    host: MockHost
-    mock: PscMock
-    endpoints: dict[str, Any]
-    pki: Pki
-    limits: Limits
-    control_client: httpx.Client
-    client_timeout: float = CLIENT_TIMEOUT
+class RunningPsc(RunningMock):
+    """The PSC mock's three listeners (auth, wallet, mtls) by name."""
 
     @property
     def issuer(self) -> str:
@@ -181,50 +183,22 @@ class RunningPsc:
         """``endpoint("/token")`` is the token endpoint; ``mtls=True`` its RFC 8705 alias."""
         return (self.mtls_issuer if mtls else self.issuer) + "/protocol/openid-connect" + name
 
-    @property
-    def control(self) -> str:
-        return self.endpoints["control"]
-
-    def control_post(self, path: str, data: dict[str, Any] | None = None) -> Any:
-        response = self.control_client.post(self.control + path, json=data or {})
-        assert response.status_code == 200, response.text
-        return response.json()
-
     def seed(self, state: dict[str, Any]) -> Any:
         return self.control_post("/mocks/psc/state", state)
 
     def fault(self, kind: str, **rule: Any) -> Any:
         return self.control_post("/mocks/psc/faults", {"kind": kind, **rule})
 
-    def last_seq(self) -> int:
-        return self.host.journal.last_seq
-
-    def journal_since(self, seq: int) -> list[dict[str, Any]]:
-        """PSC journal records after ``seq``, read through the control API as a scenario step would."""
-        response = self.control_client.get(f"{self.control}/journal?since={seq}&mock=psc")
-        assert response.status_code == 200, response.text
-        return response.json()["records"]
-
 
 @pytest.fixture(scope="session")
 def psc_mock(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPsc]:
-    mock = PscMock(pki)
-    journal_path = Path(tmp_path_factory.mktemp("psc-journal")) / "journal.jsonl"
-    host = MockHost([mock], HostConfig(pki=pki, journal_path=journal_path, limits=PSC_LIMITS))
-    endpoints = host.start()
-    try:
-        with httpx.Client(timeout=CLIENT_TIMEOUT) as control_client:
-            yield RunningPsc(host, mock, endpoints, pki, PSC_LIMITS, control_client)
-    finally:
-        host.stop()
+    yield from serve(PscMock(pki), pki, tmp_path_factory.mktemp("psc-journal"), PSC_LIMITS, RunningPsc)
 
 
 @pytest.fixture
 def fresh_psc(psc_mock: RunningPsc) -> Iterator[RunningPsc]:
     """The session's PSC mock back to its defaults (clients, professionals, settings, no faults), before and after."""
-    psc_mock.control_post("/reset")
-    yield psc_mock
-    psc_mock.control_post("/reset")
+    yield from reset_around(psc_mock)
 
 
 @pytest.fixture

@@ -220,6 +220,10 @@ def test_private_key_jwt_client(psc_mock, metadata, jwks):
     assert token_record["correlation"]["client_auth"] == "private_key_jwt"
 
 
+def token_record_peer(records: list[dict]) -> dict:
+    return next(record for record in records if record["operation"] == "token")["peer"]
+
+
 def test_tls_client_auth_client_on_the_mtls_aliases(psc_mock, metadata, jwks):
     register(psc_mock, "segur-sut-mtls")
     seq = psc_mock.last_seq()
@@ -232,7 +236,15 @@ def test_tls_client_auth_client_on_the_mtls_aliases(psc_mock, metadata, jwks):
         assert client.get(aliases["userinfo_endpoint"]).json()["SubjectNameID"] == GP
         introspected = client.introspect_token(aliases["introspection_endpoint"], token=token["access_token"])
         assert introspected.json()["active"] is True
+        thumbprint = introspected.json()["cnf"]["x5t#S256"]
+    # RFC 8705: the access token is bound to auth-cli; presented without that certificate it is refused.
+    with oidc_client(psc_mock, "segur-sut-mtls", None, token_endpoint_auth_method="none") as stranger:
+        stranger.token = token
+        refused = stranger.get(metadata["userinfo_endpoint"])
+    assert refused.status_code == 401 and "another client certificate" in refused.json()["error_description"]
     records = psc_mock.journal_since(seq)
+    assert records[-1]["outcome"]["token"] == "wrong_certificate"
+    assert thumbprint == token_record_peer(records)["cert_sha256"]
     token_record = next(record for record in records if record["operation"] == "token")
     assert token_record["correlation"]["client_auth"] == "tls_client_auth"
     assert token_record["peer"]["cn"] == "HOPITAL TEST SEGUR AUTH_CLI"

@@ -117,10 +117,7 @@ class PscApp:
         if route is None:
             description = f"No PSC endpoint at {request.path} on the {self.listener} host"
             body = {"error": "not_found", "error_description": description}
-            response = _json(404, body)
-            if request.method == "HEAD":
-                response.body = b""
-            return Handled(response, "not_found", {}, dict(body))
+            return Handled(_json(404, body), "not_found", {}, dict(body))
         operation, methods = route
         if operation == "authorize" and request.method == "POST":
             operation = "login"
@@ -153,8 +150,6 @@ class PscApp:
         except PageError as error:
             record.outcome.update({"error": error.error, "error_description": error.message})
             response = _html(error.status, message_page(error.title, error.message))
-        if request.method == "HEAD":  # a HEAD answer carries no body (h11 refuses to frame one)
-            response.body = b""
         handled = Handled(response, operation, record.correlation, record.outcome)
         if fault is not None:  # timeout: answer, but late
             handled.delay = fault.delay
@@ -339,7 +334,9 @@ class PscApp:
             session, poll = self.realm.ciba_poll(client, auth_req_id, lambda kinds: self._take("token", kinds))
             record.outcome.update(poll)
         record.correlation["national_id"] = session.national_id
-        issued = self.realm.issue_tokens(session, client, self._take("token", ID_TOKEN_FAULTS))
+        # RFC 8705: a token obtained over the mTLS alias is bound to the certificate that got it.
+        bound_to = request.peer.get("cert_sha256") if self.listener == "mtls" else None
+        issued = self.realm.issue_tokens(session, client, self._take("token", ID_TOKEN_FAULTS), bound_to=bound_to)
         record.outcome.update(issued.outcome)
         return _json(200, issued.body, NO_STORE)
 
@@ -434,6 +431,10 @@ class PscApp:
             record.correlation.update(client_id=str(claims.get("azp", "")))
         if status != "valid" or claims is None:
             raise _invalid_token(f"Token {status}")
+        bound_to = (claims.get("cnf") or {}).get("x5t#S256")
+        if bound_to and bound_to != request.peer.get("cert_sha256"):
+            record.outcome["token"] = "wrong_certificate"
+            raise _invalid_token("Token bound to another client certificate (RFC 8705)")
         data = self.realm.userinfo(claims)
         client = self.realm.clients.get(str(claims["azp"]))
         if client is not None and client.userinfo_signed_response_alg == "RS256":

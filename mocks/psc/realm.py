@@ -429,49 +429,48 @@ class Realm:
             grant.revoked = True
             return grant.session
 
-    def issue_tokens(self, session: Session, client: Client, fault: str | None = None) -> Issued:
-        """Access, ID and (if the client may refresh) refresh tokens; ``fault`` is an ID_TOKEN_FAULTS kind."""
+    def issue_tokens(
+        self, session: Session, client: Client, fault: str | None = None, bound_to: str | None = None
+    ) -> Issued:
+        """Access, ID and (if the client may refresh) refresh tokens; ``fault`` is an ID_TOKEN_FAULTS kind;
+        ``bound_to`` a client-certificate thumbprint the access token is bound to (``cnf``)."""
         with self.lock:
             professional = self.professionals[session.national_id]
             clock = time.time()
             now = int(clock)
             lifetime = self.settings.token_lifetime
             acr = LOW_ACR if fault == "low_acr" else ACR
-            access_claims = {
-                "exp": expiry(clock, lifetime),
+            # What Keycloak puts in both tokens; each then adds its own (typ, exp, scope / at_hash, nonce).
+            common = {
                 "iat": now,
                 "auth_time": session.auth_time,
-                "jti": str(uuid.uuid4()),
                 "iss": self.issuer,
                 "aud": client.client_id,
                 "sub": professional.sub,
-                "typ": "Bearer",
                 "azp": client.client_id,
                 "session_state": session.sid,
                 "acr": acr,
-                "scope": session.scope,
                 "sid": session.sid,
                 "authMode": session.means,
                 "preferred_username": session.national_id,
             }
+            access_claims: dict[str, Any] = {
+                **common,
+                "exp": expiry(clock, lifetime),
+                "jti": str(uuid.uuid4()),
+                "typ": "Bearer",
+                "scope": session.scope,
+            }
+            if bound_to:
+                access_claims["cnf"] = {"x5t#S256": bound_to}
             access_token = self.sign(access_claims)
             self.access_tokens[access_claims["jti"]] = session
             id_claims: dict[str, Any] = {
+                **common,
                 "exp": expiry(clock, max(lifetime, ID_TOKEN_MIN_LIFETIME)),
-                "iat": now,
-                "auth_time": session.auth_time,
                 "jti": str(uuid.uuid4()),
-                "iss": self.issuer,
-                "aud": client.client_id,
-                "sub": professional.sub,
                 "typ": "ID",
-                "azp": client.client_id,
-                "session_state": session.sid,
                 "at_hash": b64url(hashlib.sha256(access_token.encode("ascii")).digest()[:16]),
-                "acr": acr,
-                "sid": session.sid,
-                "authMode": session.means,
-                "preferred_username": session.national_id,
             }
             if session.nonce is not None:
                 id_claims["nonce"] = session.nonce
@@ -544,7 +543,7 @@ class Realm:
         with self.lock:
             status, claims = self.check_access_token(token)
             if status == "valid" and claims is not None:
-                keys = ("iss", "sub", "aud", "exp", "iat", "jti", "scope", "acr", "azp", "sid", "authMode")
+                keys = ("iss", "sub", "aud", "exp", "iat", "jti", "scope", "acr", "azp", "sid", "authMode", "cnf")
                 return {
                     "active": True,
                     **{key: claims[key] for key in keys if key in claims},

@@ -8,7 +8,9 @@ ourselves (``StreamWriter.start_tls``) gives both, and h11 does the HTTP framing
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -90,6 +92,10 @@ def peer_info(writer: asyncio.StreamWriter) -> dict[str, Any]:
     if ssl_object is not None:
         info["tls_version"] = ssl_object.version()
         cert = ssl_object.getpeercert()
+        der = ssl_object.getpeercert(binary_form=True)
+        if der:
+            # RFC 8705 thumbprint: what a certificate-bound token's cnf."x5t#S256" must equal.
+            info["cert_sha256"] = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
         if cert:
             subject = {k: v for rdn in cert.get("subject", ()) for k, v in rdn}
             info["subject"] = ", ".join(f"{k}={v}" for k, v in subject.items())
@@ -203,7 +209,7 @@ class HttpServer:
                     handled.outcome["internal_error"] = True
                 if connection.their_state is not h11.DONE:
                     handled.response.extra_headers.append(("Connection", "close"))
-            wire = self._frame(connection, handled.response)
+            wire = self._frame(connection, handled.response, head=request.method == "HEAD")
             self._journal(
                 Exchange(
                     mock=self.app.name,
@@ -225,13 +231,17 @@ class HttpServer:
             connection.start_next_cycle()
 
     @staticmethod
-    def _frame(connection: h11.Connection, response: HttpResponse) -> bytes:
-        """The exact bytes h11 puts on the wire: they are what the journal keeps as evidence."""
-        return (
-            connection.send(h11.Response(status_code=response.status, headers=response.headers()))
-            + connection.send(h11.Data(data=response.body))
-            + connection.send(h11.EndOfMessage())
-        )
+    def _frame(connection: h11.Connection, response: HttpResponse, *, head: bool = False) -> bytes:
+        """The exact bytes h11 puts on the wire: they are what the journal keeps as evidence.
+
+        A HEAD answer keeps the application's headers, Content-Length included (RFC 9110 §9.3.2:
+        the length a GET would get), but not the body: h11 refuses to frame one, and its error
+        here would drop the connection with nothing answered nor journaled.
+        """
+        wire = connection.send(h11.Response(status_code=response.status, headers=response.headers()))
+        if not head:
+            wire += connection.send(h11.Data(data=response.body))
+        return wire + connection.send(h11.EndOfMessage())
 
     async def _read_request(
         self, connection: h11.Connection, reader: asyncio.StreamReader, peer: dict[str, Any]
