@@ -67,7 +67,7 @@ def _write_evidence(out: Path, scenario: dict[str, Any], records: dict[int, dict
             path = folder / f"{stem}-{which}.http"
             path.write_bytes(redact(payload(record, which)))
             entry[which] = str(path.relative_to(out))
-        entry["outcome"] = json.dumps(record["outcome"], ensure_ascii=False)
+        entry["outcome"] = redact(json.dumps(record["outcome"], ensure_ascii=False).encode()).decode()
         files.append(entry)
     return files
 

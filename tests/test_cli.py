@@ -14,6 +14,7 @@ import httpx
 import pytest
 from harness_runs import TESTS, run_couloir, segur, statuses
 
+from segur.journal import payload, read_journal
 from segur.reference_sut.defects import DEFECTS
 
 
@@ -125,6 +126,7 @@ def test_run_directory_holds_every_artefact(tmp_path, pki):
     allure = " ".join(p.read_text() for p in (out / "allure-results").glob("*-result.json"))
     assert '"story"' in allure and "INS/va1.38" in allure and "couloir ville" in allure
     assert "ScenarioContext" not in allure, "fixtures must not show up as Allure step parameters"
+    assert_no_token_leaves_the_raw_journal(out)
     for result in (out / "allure-results").glob("*-result.json"):
         names = [p["name"] for p in json.loads(result.read_text()).get("parameters", [])]
         assert len(names) == len(set(names)), f"duplicate Allure parameters {names}"
@@ -132,3 +134,18 @@ def test_run_directory_holds_every_artefact(tmp_path, pki):
 
 def test_tests_dir_is_where_python_sut_example_lives():
     assert (TESTS / "python_sut_example.py").exists()
+
+
+def assert_no_token_leaves_the_raw_journal(out):
+    """Every PSC token and client secret of the run is in journal.jsonl only, never in shared files."""
+    secrets = {b"segur-sut-secret"}
+    for record in read_journal(out / "evidence" / "journal.jsonl"):
+        if record["operation"] == "token" and not record["outcome"].get("error"):
+            answer = json.loads(payload(record, "response").split(b"\r\n\r\n", 1)[1])
+            secrets |= {answer[k].encode().rsplit(b".", 1)[-1] for k in ("access_token", "refresh_token", "id_token")}
+    assert len(secrets) > 3, "the run issued no PSC token"
+    shared = [p for p in out.rglob("*") if p.is_file() and p.name != "journal.jsonl"]
+    for path in shared:
+        content = path.read_bytes()
+        leaked = [s[:8] for s in secrets if s in content]
+        assert not leaked, f"{path.relative_to(out)} holds raw credentials {leaked}"

@@ -39,3 +39,8 @@ def test_redirect_locations_and_challenges_are_handled():
 def test_messages_without_credentials_are_untouched():
     soap = b"POST /lps HTTP/1.1\r\nContent-Type: application/soap+xml\r\n\r\n<env:Envelope>NomNaissance</env:Envelope>"
     assert redact(soap) == soap
+
+
+def test_a_ciba_request_id_in_a_journal_outcome_is_masked():
+    outcome = b'{"auth_req_id": "5f1c2e0a-ffff", "interval": 0.2}'
+    assert redact(outcome) == b'{"auth_req_id": "5f1c...[masque]", "interval": 0.2}'
