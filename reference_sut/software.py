@@ -79,6 +79,7 @@ class IdentitySoftware:
         self.version = version
         self.patients: dict[str, Patient] = {}
         self.insi: InsiClient | None = None
+        self.insi_psc_profile: str | None = None  # configure: how INSi calls carry the PS (None: they do not)
         self.psc: PscClient | None = None
         self.psc_error: dict[str, str] | None = None
         # Where the server can be reached; set by make_server once bound (PSC redirect URIs).
@@ -111,6 +112,7 @@ class IdentitySoftware:
             if self.insi is not None:
                 self.insi.close()
             self.insi = InsiClient(settings, bearer=self._psc_bearer)
+            self.insi_psc_profile = insi.get("psc_profile")
         configured = ["insi"]
         urls = self.psc_urls()
         psc = params["services"].get("psc")
@@ -234,7 +236,9 @@ class IdentitySoftware:
 
     def _psc_bearer(self) -> str | None:
         """INS/PSC.01 (profile psc-bearer): INSi calls carry the logged-in PS's fresh PSC token."""
-        if self.psc is None or self.psc.session is None or "insi-without-psc" in self.defects:
+        if self.insi_psc_profile != "psc-bearer" or "insi-without-psc" in self.defects:
+            return None
+        if self.psc is None or self.psc.session is None:
             return None
         try:
             return self.psc.ensure_fresh().access_token

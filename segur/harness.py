@@ -28,6 +28,8 @@ MOCKS = ["insi", "psc"]
 # The PSC client the SUT is given at `configure` (one of the PSC mock's default clients).
 PSC_CLIENT = {"client_id": "segur-sut", "client_secret": "segur-sut-secret"}
 PSC_DISCOVERY = "/.well-known/wallet-openid-configuration"
+# How INSi calls carry the PSC identity: our model, the real wire form is not public (docs/mocks.md).
+INSI_PSC_PROFILE = "psc-bearer"
 
 
 @dataclass
@@ -95,7 +97,7 @@ class Harness:
         return {
             "couloir": self.options.couloir,
             "services": {
-                "insi": {"url": insi_url, "timeout": self.options.insi_timeout},
+                "insi": {"url": insi_url, "timeout": self.options.insi_timeout, "psc_profile": INSI_PSC_PROFILE},
                 "psc": {"discovery_url": discovery, **PSC_CLIENT},
             },
             "pki": self.endpoints["pki"],
