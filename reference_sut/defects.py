@@ -77,6 +77,13 @@ DEFECTS: dict[str, Defect] = {
         Defect("psc-ignores-slow-down", "keeps polling at the same interval after CIBA slow_down", ("PSC/PROV.08",)),
         Defect("psc-no-refresh", "never refreshes: keeps using the expired access token", ("PSC/PROV.09",)),
         Defect(
+            "psc-single-host",
+            "exchanges the code at the authorization endpoint's host instead of the discovered token endpoint",
+            ("PSC.01",),
+            # No web login ever completes, so what needs a logged-in professional cannot be observed.
+            blocks=("PSC/PROV.01", "PSC/PROV.05", "PSC/PROV.06", "PSC/PROV.07", "PSC/PROV.09", "PSC.10", "INS/PSC.01"),
+        ),
+        Defect(
             "insi-without-psc",
             "calls INSi with the organisation certificate only, never on behalf of the PSC-logged-in PS",
             ("PSC.10", "INS/PSC.01"),

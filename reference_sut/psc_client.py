@@ -398,7 +398,12 @@ class PscClient:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.settings.redirect_uri}
         if pending.verifier is not None and "psc-no-pkce" not in self.defects:
             form["code_verifier"] = pending.verifier
-        tokens = self._token_request(form)
+        metadata = self.metadata()
+        token_endpoint = metadata["token_endpoint"]
+        if "psc-single-host" in self.defects:  # the classic bug: every endpoint on the authorize host
+            wallet = urlsplit(metadata["authorization_endpoint"])
+            token_endpoint = urlunsplit(urlsplit(token_endpoint)._replace(scheme=wallet.scheme, netloc=wallet.netloc))
+        tokens = self._oauth_json(self._post(token_endpoint, form), "token")
         return self._open_session("web", tokens, pending.nonce)
 
     # -- CIBA --------------------------------------------------------------------------------------

@@ -313,6 +313,8 @@ def insi_on_behalf_of_professional(ctx: ScenarioContext) -> None:
     calls = [r for r in ctx.harness.journal(ctx.journal_start, "insi") if r["operation"].startswith("rechercherIns")]
     if not calls:
         raise NotExercised("le logiciel n'a fait aucun appel INSi")
+    if not any(not r["outcome"].get("error") for r in psc_exchanges(ctx, "token")):
+        raise NotExercised("le professionnel n'a pas pu se connecter à Pro Santé Connect")
     expected = ctx.professional["national_id"]
     for call in calls:
         found = call["correlation"].get("ps_national_id")

@@ -67,3 +67,10 @@ def test_defect_run_ville_reports_the_broken_requirement(tmp_path, pki):
     assert [i for i in AUTOMATIC if found[i] != "conforme"] == ["INS/PROV.03"]
     failing = next(e for e in report["exigences"] if e["id"] == "INS/PROV.03")
     assert any("clé invalide" in m for m in failing["messages"]), failing["messages"]
+    assert not any("\nassert " in m for m in failing["messages"]), "pytest's rewriting noise reached the report"
+
+
+def test_every_automatic_requirement_has_a_defect_that_breaks_it():
+    """A check no faulty SUT can fail proves nothing: each one needs its named defect."""
+    broken = {identifier for defect in DEFECTS.values() for identifier in defect.breaks}
+    assert [identifier for identifier in AUTOMATIC if identifier not in broken] == []
