@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from lxml import etree
 
 from segur.mocks.runtime.http import HttpRequest
+from segur.validation import MalformedXml, UnsafeXml, parse_untrusted
 
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 WSA_NS = "http://www.w3.org/2005/08/addressing"
 SOAP12_CONTENT_TYPE = "application/soap+xml"
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
-)
 _ACTION_PARAM = re.compile(r'action\s*=\s*"?([^";]+)"?', re.IGNORECASE)
 
 
@@ -35,17 +33,13 @@ class SoapProblem(Exception):
 
 
 def parse_xml(data: bytes) -> etree._Element:
-    """Parse untrusted XML: no DTD, no entities, no network; any DOCTYPE is refused outright."""
-    upper = data.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise SoapProblem("doctype", "DOCTYPE and entity declarations are not accepted")
+    """Parse an untrusted SOAP message; refusals become ``SoapProblem`` for the service to render."""
     try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as error:
-        raise SoapProblem("malformed", f"malformed XML: {error.msg}") from None
-    if root.getroottree().docinfo.doctype:
-        raise SoapProblem("doctype", "DOCTYPE and entity declarations are not accepted")
-    return root
+        return parse_untrusted(data)
+    except UnsafeXml as error:
+        raise SoapProblem("doctype", str(error)) from None
+    except MalformedXml as error:
+        raise SoapProblem("malformed", str(error)) from None
 
 
 @dataclass
