@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ class MockHost:
                     host=self.config.host,
                     port=port,
                     ssl_context=context if listener.tls else None,
-                    limits=self.config.limits,
+                    limits=replace(self.config.limits, max_body=listener.max_body or self.config.limits.max_body),
                 )
                 await server.start()
                 self._servers[name].append((server, listener.path))

@@ -18,6 +18,7 @@ class Listener:
     path: str = "/"
     tls: bool = True
     require_client_cert: bool = True
+    max_body: int | None = None  # overrides the host's limit for a service whose requests carry documents
 
 
 class MockService(ABC):
