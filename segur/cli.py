@@ -1,7 +1,8 @@
 """The ``segur`` command line.
 
 Exit codes of ``segur run``: 0 conforme, 1 non conforme, 2 usage or configuration error,
-3 SUT unreachable, 4 harness internal error.
+3 SUT unreachable, 4 harness internal error. ``segur validate``: 0 no error finding, 1 at least
+one, 2 usage error.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import csv
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segur import __version__
 from segur.catalogue import COULOIR_REMS, load_catalogue
+
+if TYPE_CHECKING:
+    from segur.validation import Finding
 
 EXIT_CONFORME, EXIT_NON_CONFORME, EXIT_USAGE, EXIT_SUT_UNREACHABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -65,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     mocks = commands.add_parser("mocks", help="run mocks standalone").add_subparsers(metavar="ACTION")
     up = mocks.add_parser("up", help="serve mocks until Ctrl-C; prints one JSON line with endpoints and PKI")
-    up.add_argument("--only", default="insi,psc", help="comma-separated mocks (default: all of insi,psc)")
+    up.add_argument("--only", default="insi,psc,dmp", help="comma-separated mocks (default: all of insi,psc,dmp)")
     up.add_argument("--port", action="append", default=[], metavar="MOCK=PORT", help="fixed port for a mock")
     up.add_argument("--control-port", type=int, default=0)
     up.add_argument("--pki", type=Path, default=Path(".segur/pki"))
@@ -81,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     defects = sut.add_parser("defects", help="the reference SUT's defects and the requirements each breaks")
     defects.add_argument("--json", action="store_true")
     defects.set_defaults(handler=_defects)
+
+    validate = commands.add_parser("validate", help="validate artefacts with the project's rules; exit 1 on errors")
+    validate.add_argument("artefact", choices=sorted(VALIDATORS), help="what the files are")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--cisis", type=Path, metavar="DIR", help="your CI-SIS package: schema, Schematron, JDV")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(handler=_validate)
 
     pki = commands.add_parser("pki", help="test PKI").add_subparsers(metavar="ACTION")
     init = pki.add_parser("init", help="generate the test PKI in DIR (kept if already there)")
@@ -170,6 +183,55 @@ def _defects(args: argparse.Namespace) -> int:
             blocks = f" (non testé : {', '.join(defect.blocks)})" if defect.blocks else ""
             print(f"{defect.name:28} casse {', '.join(defect.breaks)}{blocks}\n{'':28} {defect.description}")
     return 0
+
+
+def _cda_validator(args: argparse.Namespace) -> Callable[[bytes], list[Finding]]:
+    """The CDA layers, with the user's CI-SIS package (schema, Schematrons, value sets) when given."""
+    from segur.cda import validate_cda, value_set_layer
+
+    if args.cisis is None:
+        return validate_cda
+    from segur.cisis import CisisPackage
+
+    package = CisisPackage(args.cisis)
+    schema = package.cda_schema()
+    layers = [package.schematron_layer(), value_set_layer(args.cisis / "jeuxDeValeurs")]
+    return lambda data: validate_cda(data, schema=schema, extra_layers=layers)
+
+
+# Artefact -> factory of its validator (built once per run, e.g. to compile the schema once).
+VALIDATORS: dict[str, Callable[[argparse.Namespace], Callable[[bytes], list[Finding]]]] = {"cda": _cda_validator}
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from segur.cda import line_of
+    from segur.validation import parse_untrusted
+
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if missing:
+        raise ValueError(f"no such file: {', '.join(missing)}")
+    validator = VALIDATORS[args.artefact](args)
+    report = []
+    for path in args.files:
+        data = path.read_bytes()
+        findings = validator(data)
+        try:
+            root = parse_untrusted(data)
+        except ValueError:
+            root = None
+        rows = [{**f.to_json(), "line": line_of(root, f.location) if root is not None else None} for f in findings]
+        report.append({"file": str(path), "findings": rows})
+    errors = sum(row["severity"] == "error" for entry in report for row in entry["findings"])
+    if args.format == "json":
+        print(json.dumps({"files": report, "errors": errors}, ensure_ascii=False, indent=2))
+    else:
+        for entry in report:
+            for row in entry["findings"]:
+                where = f"{entry['file']}:{row['line']}" if row["line"] else entry["file"]
+                print(f"{where} {row['severity']} {row['rule']} {row.get('location', '-')} {row['message']}")
+        warnings = sum(row["severity"] == "warning" for entry in report for row in entry["findings"])
+        print(f"{len(report)} file(s), {errors} error(s), {warnings} warning(s)")
+    return 1 if errors else 0
 
 
 def _pki_init(args: argparse.Namespace) -> int:

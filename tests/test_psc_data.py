@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from segur.mocks.psc import PscMock
-from segur.mocks.psc.directory import ACTIVITY_FIELDS, EXERCICE_FIELDS, luhn_valid
+from segur.mocks.psc.directory import ACTIVITY_FIELDS, EXERCICE_FIELDS
+from segur.rpps import luhn_valid
 
 pytestmark = pytest.mark.usefixtures("fresh_psc")
 

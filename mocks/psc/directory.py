@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from segur.rpps import luhn_valid
+
 # Keycloak names a federated user "f:<federation provider id>:<external id>"; the provider id is
 # one per realm, so every professional shares it (as on PSC).
 FEDERATION_PROVIDER_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "urn:segur-harness:psc:user-federation"))
@@ -63,17 +65,6 @@ ACTIVITY_FIELDS = (
     "autoriteDenregistrement",
 )
 _PROFESSIONAL_FIELDS = {"rpps", "adeli", "codeCivilite", "family_name", "given_name", "libelle", "exercices"}
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn check the RPPS key uses (the last digit makes the weighted sum a multiple of 10)."""
-    if not digits.isdigit():
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
 
 
 @dataclass(frozen=True)
