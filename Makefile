@@ -29,6 +29,7 @@ test: $(BIN)/.installed-dev
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/insi_bench.py
 	$(BIN)/python bench/psc_bench.py
+	$(BIN)/python bench/dmp_bench.py
 	$(BIN)/python bench/couloir_bench.py
 
 clean:

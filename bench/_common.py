@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,23 @@ def stop_host(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def run_clients(target: Callable[..., None], arguments: tuple[Any, ...], clients: int, timeout: float) -> list[Any]:
+    """``clients`` processes of ``target(*arguments, ready, results)``; each puts one outcome in ``results``.
+
+    ``ready`` is a barrier: every client prepares and warms up, then all start measuring together.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    ready = spawn.Barrier(clients)
+    results = spawn.Queue()
+    workers = [spawn.Process(target=target, args=(*arguments, ready, results)) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=timeout) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    return outcomes
 
 
 def journal_records(work: Path) -> int:

@@ -8,7 +8,6 @@ clients), and each client is a process with one keep-alive httpx client. Usage:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import ssl
 import sys
@@ -18,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import journal_records, load_arguments, start_host, stop_host, summarize  # bench/ is on sys.path when run
+from _common import (
+    journal_records,
+    load_arguments,
+    run_clients,
+    start_host,
+    stop_host,
+    summarize,
+)  # bench/ is on sys.path when run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the request builder the tests use
 from insi_requests import CONTENT_TYPE, read_resultat, traits_request
@@ -68,18 +74,7 @@ def bench(seconds: float, clients: int) -> dict[str, float]:
         host, endpoints = start_host(work, "insi")
         try:
             url = endpoints["mocks"]["insi"]["endpoints"][0]
-            spawn = multiprocessing.get_context("spawn")
-            ready = spawn.Barrier(clients)
-            results = spawn.Queue()
-            workers = [
-                spawn.Process(target=run_client, args=(url, str(work / "pki"), seconds, ready, results))
-                for _ in range(clients)
-            ]
-            for worker in workers:
-                worker.start()
-            outcomes = [results.get(timeout=seconds + 120) for _ in workers]
-            for worker in workers:
-                worker.join(timeout=30)
+            outcomes = run_clients(run_client, (url, str(work / "pki"), seconds), clients, timeout=seconds + 120)
         finally:
             stop_host(host)
         journaled = journal_records(work)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from segur.mocks.dmp import DmpMock
 from segur.mocks.insi import InsiMock
 from segur.mocks.psc import PscMock
 from segur.mocks.runtime.host import HostConfig, MockHost
@@ -214,3 +215,23 @@ def psc_http(pki: Pki) -> Iterator[Callable[..., httpx.Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+class RunningDmp(RunningMock):
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:PORT/si-dmp-server/v2/services/``: a service name completes it."""
+        return self.endpoints["mocks"]["dmp"]["endpoints"][0]
+
+
+@pytest.fixture(scope="session")
+def dmp_mock(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDmp]:
+    limits = Limits(max_body=2_000_000, handshake_timeout=2.0, idle_timeout=5.0, read_timeout=2.0)
+    yield from serve(
+        DmpMock(pki, max_document_bytes=500_000), pki, tmp_path_factory.mktemp("journal"), limits, RunningDmp
+    )
+
+
+@pytest.fixture
+def fresh_dmp(dmp_mock: RunningDmp) -> Iterator[RunningDmp]:
+    yield from reset_around(dmp_mock)

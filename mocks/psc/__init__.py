@@ -61,3 +61,11 @@ class PscMock(MockService):
         if status != "valid" or claims is None:
             raise ValueError(f"PSC access token {status}")
         return dict(claims)
+
+    def introspect_access_token(self, token: str) -> dict[str, Any]:
+        """RFC 7662 view of a token for other mocks (the DMP's VIHF check): inactive, never an exception."""
+        try:
+            claims = self.validate_access_token(token)
+        except ValueError:
+            return {"active": False}
+        return {"active": True, "token_type": "Bearer", **claims}

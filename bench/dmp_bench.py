@@ -1,0 +1,160 @@
+"""DMP mock throughput: full ITI-41 submissions of a 50 KB CDA, and CDA validation speed by layer.
+
+ITI-41: every submission the mock receives goes through the whole gate (mTLS, MTOM, VIHF signature),
+the XDS metadata and XAdES checks and the CDA layers (a)+(b), then is filed. Each client process
+prepares its submissions (signed VIHF, signed lot) before the clock starts, so the figures are the
+mock's. CDA validation: layers (a, own structural checks)+(b) on the same documents, and the official
+ANS schematrons through the XSLT 3 engine when ``--cisis`` points at a TestContenuCDA package. Usage:
+
+    .venv/bin/python bench/dmp_bench.py --seconds 5 --clients 2 [--cisis DIR] [--examples DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import journal_records, run_clients, start_host, stop_host, summarize  # bench/ is on sys.path when run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the request builders the tests use
+from dmp_requests import DOMINIQUE, cda, client, submission
+
+from segur.cda import validate_cda
+from segur.ins import OID_INS_NIR_TEST
+from segur.pki import Pki
+from segur.reference_sut.dmp_client import ITI41, DmpError, attachments, raise_registry_errors
+
+N3_FORMAT = "urn:asip:ci-sis:ldl-ses:2017"
+FILLER = tuple(f"Ligne {n} du compte rendu synthétique : évolution favorable, pas d'événement." for n in range(190))
+
+
+class _Target:
+    """What ``dmp_requests.client`` needs of a running mock."""
+
+    def __init__(self, base_url: str, pki: Pki) -> None:
+        self.base_url = base_url
+        self.pki = pki
+        self.client_timeout = 30.0
+
+
+def fifty_kb_cda(number: int) -> bytes:
+    return cda(level="N3", document_id=f"1.2.250.1.999.1.1.9.{os.getpid()}.{number}", text=FILLER)
+
+
+def run_client(base_url: str, pki_dir: str, count: int, seconds: float, ready: Any, results: Any) -> None:
+    """Prepare ``count`` submissions, wait for the others, then send them for at most ``seconds``."""
+    pki = Pki(Path(pki_dir))
+    dpi = client(_Target(base_url, pki))
+    prepared = []
+    for number in range(count + 1):
+        lot = submission(pki, fifty_kb_cda(number), format_code=N3_FORMAT)
+        parts = attachments(lot.request, lot.documents)
+        prepared.append(dpi.prepare("repository", ITI41, lot.request, DOMINIQUE, OID_INS_NIR_TEST, "normal", parts))
+    dpi.send(*prepared.pop())  # warm-up: connection and the mock's caches
+    latencies: list[float] = []
+    errors = 0
+    ready.wait(timeout=300)
+    started = time.perf_counter()
+    for request in prepared:
+        before = time.perf_counter()
+        if before - started > seconds:
+            break
+        try:
+            answer, _ = dpi.send(*request)
+            raise_registry_errors(answer)
+        except DmpError:
+            errors += 1
+        latencies.append(time.perf_counter() - before)
+    results.put({"latencies": latencies, "errors": errors, "elapsed": time.perf_counter() - started})
+    dpi.close()
+
+
+def bench_iti41(seconds: float, clients: int, count: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="dmp-bench-") as tmp:
+        work = Path(tmp)
+        host, endpoints = start_host(work, "dmp")
+        try:
+            base_url = endpoints["mocks"]["dmp"]["endpoints"][0]
+            outcomes = run_clients(run_client, (base_url, str(work / "pki"), count, seconds), clients, timeout=600)
+        finally:
+            stop_host(host)
+        journaled = journal_records(work)
+    return {**summarize(outcomes), "journal_records": journaled}
+
+
+def bench_validation(documents: list[bytes], cisis: Path | None, seconds: float) -> dict[str, float | str]:
+    """MB/s of layers (a)+(b), and of the official schematrons when a package is given."""
+    figures: dict[str, float | str] = {"documents": len(documents), "megabytes": sum(map(len, documents)) / 1e6}
+    figures["own_layers_mb_s"] = _throughput(lambda data: validate_cda(data), documents, seconds)
+    if cisis is None:
+        figures["schematron"] = "not measured: give --cisis DIR (a TestContenuCDA package with its schematrons)"
+        return figures
+    from segur.cisis import CisisPackage
+    from segur.validation import parse_untrusted
+
+    package = CisisPackage(cisis)
+    layer = package.schematron_layer()
+    schema = package.cda_schema()
+    figures["schema_and_own_rules_mb_s"] = _throughput(
+        lambda data: validate_cda(data, schema=schema), documents, seconds
+    )
+    figures["schematron_mb_s"] = _throughput(lambda data: layer(data, parse_untrusted(data)), documents, seconds)
+    return figures
+
+
+def _throughput(validate: Any, documents: list[bytes], seconds: float) -> float:
+    for data in documents:  # warm-up: compiled XPaths, schematron compilation
+        validate(data)
+    total, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for data in documents:
+            validate(data)
+            total += len(data)
+    return total / 1e6 / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long each measure lasts (default 5)")
+    parser.add_argument("--clients", type=int, default=2, help="client processes, one connection each (default 2)")
+    parser.add_argument("--submissions", type=int, default=400, help="prepared per client (default 400)")
+    parser.add_argument("--cisis", type=Path, help="your CI-SIS TestContenuCDA package, for the schematron figures")
+    default_examples = Path(__file__).resolve().parents[2] / "shared" / "cisis" / "ExemplesCDA"
+    parser.add_argument(
+        "--examples",
+        type=Path,
+        default=default_examples if default_examples.is_dir() else None,
+        help="a folder of CDA documents to validate as well (default: ../shared examples if present)",
+    )
+    args = parser.parse_args(argv)
+    figures = bench_iti41(args.seconds, args.clients, args.submissions)
+    print(
+        f"DMP mock bench: {args.clients} mTLS client(s), ITI-41 of a {len(fifty_kb_cda(0)) / 1000:.0f} KB CDA "
+        f"(VIHF + MTOM + XDS metadata + XAdES + CDA layers a+b), host in its own process, {os.cpu_count()} CPU(s)"
+    )
+    print(f"throughput:  {figures['requests_per_second']:.0f} submissions/s ({figures['requests']} submissions)")
+    print(f"latency p50: {figures['p50_ms']:.1f} ms")
+    print(f"latency p99: {figures['p99_ms']:.1f} ms")
+    print(f"errors:      {figures['errors']} (fault, registry error or no answer)")
+    print(f"journaled:   {figures['journal_records']} records (warm-up included)")
+    documents = [fifty_kb_cda(0), cda(level="N1"), cda(level="N3")]
+    if args.examples is not None:
+        documents += [path.read_bytes() for path in sorted(args.examples.glob("*.xml"))]
+    validation = bench_validation(documents, args.cisis, args.seconds)
+    print(f"CDA validation on {validation['documents']} documents ({validation['megabytes']:.1f} MB):")
+    print(f"  layers (a: own checks) + (b):     {validation['own_layers_mb_s']:.1f} MB/s")
+    if "schematron_mb_s" in validation:
+        print(f"  layers (a: CDA_extended.xsd) + (b): {validation['schema_and_own_rules_mb_s']:.1f} MB/s")
+        print(f"  official schematrons (XSLT 3):     {validation['schematron_mb_s']:.2f} MB/s")
+    else:
+        print(f"  official schematrons: {validation['schematron']}")
+    return 1 if figures["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""DMP mock: the shared medical record's XDS.b registry and repository, TD0.2/TD0.3, VIHF-gated, over mTLS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from segur.mocks.dmp.protocol import BASE_PATH, DmpApp
+from segur.mocks.dmp.registry import AccessRules, DmpRegistry, patient_from_json
+from segur.mocks.runtime.faults import COMMON_FAULT_KINDS
+from segur.mocks.runtime.service import Listener, MockService
+from segur.pki import Pki
+from segur.xds import InsOids
+
+# The DMP repository's uniqueId on the test platform is not public: this one is the harness's.
+REPOSITORY_UNIQUE_ID = "1.2.250.1.213.1.1.9.99.1"
+# Requests carry whole documents: the DMP accepts larger bodies than the other mocks.
+MAX_REQUEST_BYTES = 20_000_000
+
+
+class DmpMock(MockService):
+    name = "dmp"
+    fault_kinds = (*COMMON_FAULT_KINDS, "soap_fault", "registry_error")
+
+    def __init__(
+        self,
+        pki: Pki,
+        psc_tokens: Callable[[str], dict] | None = None,
+        *,
+        oids: InsOids | None = None,
+        max_document_bytes: int = 5_000_000,
+    ) -> None:
+        """``psc_tokens`` checks the PSC access token a VIHF carries in PSC mode (the PSC mock's, in one host)."""
+        super().__init__()
+        self.registry = DmpRegistry(DmpRegistry.default_patients(), AccessRules.default(), REPOSITORY_UNIQUE_ID)
+        self.app = DmpApp(
+            self.registry,
+            self.faults,
+            pki.ca_cert.read_bytes(),
+            psc_tokens,
+            oids,
+            max_document_bytes=max_document_bytes,
+        )
+
+    def listeners(self) -> list[Listener]:
+        return [Listener(self.app, path=BASE_PATH, max_body=MAX_REQUEST_BYTES)]
+
+    def seed(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``{"patients": [...], "replace": false}``; patients as in patients.yaml (``ins`` or ``matricule``)."""
+        unknown = set(state) - {"patients", "replace"}
+        if unknown:
+            raise ValueError(f"unknown DMP state fields: {sorted(unknown)}")
+        patients = [patient_from_json(entry) for entry in state.get("patients", [])]
+        with self.registry.lock:
+            if state.get("replace"):
+                self.registry.patients.clear()
+            self.registry.patients.update({patient.ins: patient for patient in patients})
+            return {"patients": sorted(self.registry.patients)}
+
+    def reset(self) -> None:
+        with self.registry.lock:
+            self.registry.patients = {patient.ins: patient for patient in DmpRegistry.default_patients()}
+            self.registry.documents.clear()
+            self.registry.submission_sets.clear()
+            self.registry.associations.clear()
+        self.faults.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.registry.snapshot(), "pending_faults": self.faults.pending()}
