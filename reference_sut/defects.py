@@ -18,6 +18,26 @@ class Defect:
     blocks: tuple[str, ...] = ()
 
 
+# Every automatic DMP requirement: their scenarios need a qualified identity (INSi) and an accepted VIHF.
+_DMP_AUTOMATIC = (
+    "DMP/CONF.01",
+    "DMP/CONF.03",
+    "DMP/CONF.05",
+    "DMP/CONF.06",
+    "DMP/CONF.09",
+    "DMP/AIRS.03",
+    "DMP/AIRS.06",
+    "DMP/ALI/PROG.01",
+    "DMP/PSC.01",
+    "DOC.01",
+    "DOC/va1.21",
+    "DMP/PROV.01",
+    "DMP/PROV.02",
+    "DMP/PROV.03",
+    "DMP/PROV.04",
+    "DMP/PROV.05",
+    "DMP/PROV.06",
+)
 # Requirements whose scenarios need an accepted INSi call (INS/va1.02 needs none).
 _NEEDS_INSI_ANSWER = (
     "INS/va1.06",
@@ -33,6 +53,18 @@ _NEEDS_INSI_ANSWER = (
     "INS/PSC.01",
 )
 
+# What cannot be observed once the DMP refuses the document itself (metadata or content).
+_NEEDS_FILED_DOCUMENT = ("DOC/va1.21", "DMP/CONF.03", "DMP/PROV.04", "DMP/PROV.05", "DMP/PROV.06")
+
+
+# Judged on the VIHF itself (mode, PSC token): still observed when the VIHF is signed but wrong in content.
+_JUDGED_ON_THE_VIHF = ("DMP/AIRS.03", "DMP/PSC.01")
+
+
+def _vihf_refused(*broken: str) -> tuple[str, ...]:
+    return tuple(requirement for requirement in _DMP_AUTOMATIC if requirement not in broken)
+
+
 DEFECTS: dict[str, Defect] = {
     d.name: d
     for d in (
@@ -44,13 +76,17 @@ DEFECTS: dict[str, Defect] = {
         Defect("no-first-name-retry", "does not retry the other first names after CR 01", ("INS/PROV.05",)),
         Defect("sends-ins-unqualified", "exports the INS of an identity that is not qualified", ("INS/PROV.02",)),
         Defect(
-            "status-without-document", "marks an identity qualified without checking an ID document", ("INS/PROV.01",)
+            "status-without-document",
+            "marks an identity qualified without checking an ID document",
+            ("INS/PROV.01",),
+            # Checking the ID card then lowers the status to "validée": the DMP never gets this INS.
+            blocks=_DMP_AUTOMATIC,
         ),
         Defect(
             "wrong-certificate-cn",
             "calls INSi with the organisation AUTH_CLI certificate instead of INSI-AUTO",
             ("INS/va1.58",),
-            blocks=_NEEDS_INSI_ANSWER,
+            blocks=(*_NEEDS_INSI_ANSWER, *_DMP_AUTOMATIC),
         ),
         Defect("no-return-code-trace", "traces INSi calls without their return code", ("INS/va1.38",)),
         Defect("no-verification-trace", "does not trace INS verifications", ("INS/va1.06",)),
@@ -69,7 +105,10 @@ DEFECTS: dict[str, Defect] = {
         Defect("psc-accepts-forged-id-token", "skips the ID token's signature (and alg) check", ("PSC/PROV.04",)),
         Defect("psc-accepts-expired-id-token", "does not check the ID token's exp", ("PSC/PROV.04",)),
         Defect("psc-no-acr-values", "sends no acr_values=eidas1 (code flow and CIBA)", ("PSC.08",)),
-        Defect("psc-sub-as-national-id", "takes the ID token's sub as the PS's national id", ("PSC/PROV.05",)),
+        # The DMP's PSC mode then names the wrong professional too.
+        Defect(
+            "psc-sub-as-national-id", "takes the ID token's sub as the PS's national id", ("PSC/PROV.05", "DMP/PSC.01")
+        ),
         Defect("psc-persists-tokens", "writes the token response to <data dir>/psc-session.json", ("PSC/PROV.06",)),
         Defect(
             "psc-no-logout", "forgets the session locally but returns no logout_url (PSC never told)", ("PSC/PROV.07",)
@@ -81,13 +120,102 @@ DEFECTS: dict[str, Defect] = {
             "exchanges the code at the authorization endpoint's host instead of the discovered token endpoint",
             ("PSC.01",),
             # No web login ever completes, so what needs a logged-in professional cannot be observed.
-            blocks=("PSC/PROV.01", "PSC/PROV.05", "PSC/PROV.06", "PSC/PROV.07", "PSC/PROV.09", "PSC.10", "INS/PSC.01"),
+            blocks=(
+                "PSC/PROV.01",
+                "PSC/PROV.05",
+                "PSC/PROV.06",
+                "PSC/PROV.07",
+                "PSC/PROV.09",
+                "PSC.10",
+                "INS/PSC.01",
+                "DMP/PSC.01",
+            ),
         ),
         Defect(
             "insi-without-psc",
             "calls INSi with the organisation certificate only, never on behalf of the PSC-logged-in PS",
             ("PSC.10", "INS/PSC.01"),
         ),
+        # DMP
+        Defect(
+            "dmp-skips-td02",
+            "feeds the DMP without testing it first (TD0.2)",
+            ("DMP/CONF.01",),
+            blocks=("DMP/CONF.09",),
+        ),
+        Defect(
+            "dmp-no-divergence-alert",
+            "says nothing when the DMP's identity differs from the local one",
+            ("DMP/CONF.01",),
+        ),
+        Defect("dmp-td03-before-feeding", "asks for an authorisation (TD0.3) before feeding the DMP", ("DMP/CONF.05",)),
+        Defect("dmp-consults-despite-opposition", "consults the DMP of a patient who opposed it", ("DMP/CONF.06",)),
+        Defect("dmp-feeds-despite-opposition", "feeds the DMP of a patient who opposed it", ("DMP/CONF.09",)),
+        Defect(
+            "dmp-unsigned-vihf",
+            "sends the VIHF without its signature",
+            ("DMP/PROV.01",),
+            blocks=_vihf_refused("DMP/PROV.01"),
+        ),
+        Defect(
+            "dmp-tampered-vihf",
+            "changes the VIHF after signing it",
+            ("DMP/PROV.01",),
+            blocks=_vihf_refused("DMP/PROV.01"),
+        ),
+        Defect(
+            "dmp-vihf-wrong-role",
+            "leaves the doctor's specialty out of the VIHF roles",
+            ("DMP/PROV.01",),
+            blocks=_vihf_refused("DMP/PROV.01", *_JUDGED_ON_THE_VIHF),
+        ),
+        Defect(
+            "dmp-vihf-other-patient",
+            "names another patient in the VIHF resource-id",
+            ("DMP/PROV.01",),
+            blocks=_vihf_refused("DMP/PROV.01", *_JUDGED_ON_THE_VIHF),
+        ),
+        Defect(
+            "dmp-vihf-wrong-auth-mode",
+            "declares Authentification_Mode DIRECTE instead of AIR",
+            ("DMP/AIRS.03", "DMP/PROV.01"),
+            blocks=_vihf_refused("DMP/PROV.01", *_JUDGED_ON_THE_VIHF),
+        ),
+        Defect(
+            "dmp-vihf-generic-id",
+            "sends documents under a shared secretariat account's VIHF (AIR mode)",
+            ("DMP/AIRS.06",),
+        ),
+        Defect("dmp-psc-mode-without-token", "uses an AIR VIHF even when the PS logged in with PSC", ("DMP/PSC.01",)),
+        Defect(
+            "dmp-hash-mismatch",
+            "sends a document whose bytes differ from the metadata hash",
+            ("DMP/PROV.02",),
+            blocks=_NEEDS_FILED_DOCUMENT,
+        ),
+        Defect(
+            "dmp-wrong-class-code",
+            "sends a classCode the typeCode does not allow",
+            ("DMP/PROV.02",),
+            blocks=_NEEDS_FILED_DOCUMENT,
+        ),
+        Defect(
+            "dmp-cda-missing-trait",
+            "leaves the birth name's qualifier BR out of the CDA header",
+            ("DMP/PROV.03",),
+            blocks=_NEEDS_FILED_DOCUMENT,
+        ),
+        Defect(
+            "dmp-no-auto-send",
+            "keeps a validated document until someone sends it",
+            ("DMP/ALI/PROG.01",),
+            blocks=("DMP/CONF.09", "DOC.01", "DMP/PROV.05"),
+        ),
+        Defect("dmp-n3-only", "sends structured (N3) documents only, never the N1 PDF", ("DOC.01",)),
+        Defect("dmp-ignores-confidentiality", "drops the confidentiality codes the clinician chose", ("DOC/va1.21",)),
+        Defect("dmp-no-deletion", "reports a deletion without asking the DMP", ("DMP/CONF.03",)),
+        Defect("dmp-replace-without-rplc", "sends the corrected document as a new one (no RPLC)", ("DMP/PROV.04",)),
+        Defect("dmp-drops-failed-document", "forgets a document the DMP did not take", ("DMP/PROV.05",)),
     )
 }
 

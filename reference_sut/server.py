@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from segur import __version__
-from segur.reference_sut.software import PSC_CALLBACK, PSC_LOGGED_OUT, ActionError, IdentitySoftware
+from segur.reference_sut.errors import ActionError
+from segur.reference_sut.software import PSC_CALLBACK, PSC_LOGGED_OUT, IdentitySoftware
 from segur.sut.base import ACTIONS
 
 API_PREFIX = "/segur/v1"

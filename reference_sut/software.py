@@ -12,11 +12,15 @@ import itertools
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from segur.reference_sut.dmp import DmpFeature, PatientView, PscIdentity
+from segur.reference_sut.dmp_client import DmpError
+from segur.reference_sut.errors import ActionError
 from segur.reference_sut.insi_client import InsiAnswer, InsiClient, InsiSettings, InsiUnavailable
 from segur.reference_sut.psc_client import PscClient, PscError, PscSession, PscSettings, UserinfoInvalid, national_id
 
@@ -25,15 +29,6 @@ PSC_CALLBACK = "/segur/psc/callback"
 PSC_LOGGED_OUT = "/segur/psc/logged-out"
 HIGH_TRUST_DOCUMENTS = {"carte_identite", "passeport", "titre_sejour", "livret_famille", "extrait_naissance"}
 OID_NIR = "1.2.250.1.213.1.4.8"
-
-
-class ActionError(Exception):
-    """A refused action; ``code`` is part of the trigger API contract."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
 
 
 def ins_key(matricule: str, *, corsica_bug: bool = False) -> str:
@@ -91,6 +86,7 @@ class IdentitySoftware:
         self.data_dir = data_dir
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
+        self.dmp = DmpFeature(profile, self.defects, version, self._psc_identity)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -133,11 +129,16 @@ class IdentitySoftware:
                 self.psc = PscClient(psc_settings, self.defects)
                 self.psc_error = None
             configured.append("psc")
+        dmp = params["services"].get("dmp")
+        if dmp:
+            self.dmp.configure(dmp, params["pki"])
+            configured.append("dmp")
         return {"configured": configured, "certificate": certificate, "psc": urls}
 
     def reset(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.patients.clear()
+            self.dmp.reset()
             if self.psc is not None:
                 self.psc.forget()
             self.psc_error = None
@@ -245,6 +246,16 @@ class IdentitySoftware:
         except PscError:
             return None
 
+    def _psc_identity(self) -> PscIdentity | None:
+        """The PS logged in with PSC and a fresh access token, for the DMP's VIHF in PSC mode."""
+        if self.psc is None or self.psc.session is None:
+            return None
+        try:
+            session = self.psc.ensure_fresh()
+        except PscError:
+            return None
+        return PscIdentity(session.national_id, session.access_token, session.nom or "", session.prenom or "")
+
     def _psc_client(self) -> PscClient:
         if self.psc is None:
             raise ActionError("not_configured", "call configure with services.psc first", status=409)
@@ -309,7 +320,49 @@ class IdentitySoftware:
         return {"statut": patient.statut}
 
     def get_patient(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._patient(params).to_json()
+        patient = self._patient(params)
+        documents = [d.to_json() for d in self.dmp.documents.values() if d.patient_id == patient.patient_id]
+        return {**patient.to_json(), "documents_dmp": documents}
+
+    # -- DMP: the patient comes from here, the rules from reference_sut/dmp.py ------------------
+
+    def check_dmp(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.check_dmp(view))
+
+    def produce_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.produce_document(view, params))
+
+    def publish_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.publish_document(view, params))
+
+    def resend_dmp_documents(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.resend_dmp_documents(view))
+
+    def consult_dmp(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.consult_dmp(view, params))
+
+    def mask_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.mask_document(view, params))
+
+    def replace_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.replace_document(view, params))
+
+    def delete_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._dmp_action(params, lambda view: self.dmp.delete_document(view, params))
+
+    def _dmp_action(self, params: dict[str, Any], action: Callable[[PatientView], dict[str, Any]]) -> dict[str, Any]:
+        patient = self._patient(params)
+        view = PatientView(
+            patient.patient_id,
+            patient.traits,
+            patient.statut,
+            patient.ins,
+            lambda operation, code, **details: self._trace(patient, operation, code, **details),
+        )
+        try:
+            return action(view)
+        except DmpError as error:  # the DMP refused or did not answer: say so, with its codes
+            raise ActionError("dmp_error", str(error), status=502) from error
 
     def export_identity(self, params: dict[str, Any]) -> dict[str, Any]:
         """The identity as it would leave the software in any exchange (document, message, DMP)."""

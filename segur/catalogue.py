@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-ID_PATTERN = re.compile(r"^(SC\.)?[A-Z]+(/[A-Za-z0-9]+)?\.[0-9]{2}$")
+ID_PATTERN = re.compile(r"^(SC\.)?[A-Z]+(/[A-Za-z0-9]+)*\.[0-9]{2}$")
 COULOIR_REMS = {"hopital": "DPI", "ville": "LGC"}
 NATURES = ("EXIGENCE", "PRECONISATION")
 VERIFICATIONS = ("automatique", "manuelle", "externe")

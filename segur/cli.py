@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("artefact", choices=sorted(VALIDATORS), help="what the files are")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.add_argument("--cisis", type=Path, metavar="DIR", help="your CI-SIS package: schema, Schematron, JDV")
+    validate.add_argument(
+        "--pki", type=Path, default=Path(".segur/pki"), help="vihf, xds: test PKI whose CA signatures must chain to"
+    )
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(handler=_validate)
 
@@ -199,8 +202,60 @@ def _cda_validator(args: argparse.Namespace) -> Callable[[bytes], list[Finding]]
     return lambda data: validate_cda(data, schema=schema, extra_layers=layers)
 
 
+def _vihf_validator(args: argparse.Namespace) -> Callable[[bytes], list[Finding]]:
+    """A VIHF file: the saml2:Assertion, its wsse:Security header, or a whole SOAP request carrying it."""
+    from segur.pki import ensure_pki
+    from segur.validation import parse_untrusted
+    from segur.vihf import WSSE, verify_vihf
+
+    trusted = ensure_pki(args.pki).ca_cert.read_bytes()
+
+    def validate(data: bytes) -> list[Finding]:
+        try:
+            root = parse_untrusted(data)
+        except ValueError:
+            return verify_vihf(data, trusted_ca_pem=trusted)[1]
+        security = root if root.tag == f"{{{WSSE}}}Security" else root.find(f".//{{{WSSE}}}Security")
+        return verify_vihf(security if security is not None else data, trusted_ca_pem=trusted)[1]
+
+    return validate
+
+
+def _xds_validator(args: argparse.Namespace) -> Callable[[bytes], list[Finding]]:
+    """An ITI-41 ProvideAndRegisterDocumentSetRequest with its documents inline (base64), alone or in a SOAP body."""
+    import base64
+
+    from segur.pki import ensure_pki
+    from segur.validation import parse_untrusted
+    from segur.xds import validate_submission
+    from segur.xds.ebrim import XDSB
+
+    trusted = ensure_pki(args.pki).ca_cert.read_bytes()
+
+    def validate(data: bytes) -> list[Finding]:
+        try:
+            root = parse_untrusted(data)
+        except ValueError as error:
+            return [Finding("XDS-XML", "error", str(error))]
+        tag = f"{XDSB}ProvideAndRegisterDocumentSetRequest"
+        request = root if root.tag == tag else root.find(f".//{tag}")
+        if request is None:
+            return [Finding("XDS-XML", "error", "no xdsb:ProvideAndRegisterDocumentSetRequest in the file")]
+        documents = {
+            element.get("id", ""): base64.b64decode("".join((element.text or "").split()))
+            for element in request.findall(f"{XDSB}Document")
+        }
+        return validate_submission(request, documents, trusted_ca_pem=trusted)
+
+    return validate
+
+
 # Artefact -> factory of its validator (built once per run, e.g. to compile the schema once).
-VALIDATORS: dict[str, Callable[[argparse.Namespace], Callable[[bytes], list[Finding]]]] = {"cda": _cda_validator}
+VALIDATORS: dict[str, Callable[[argparse.Namespace], Callable[[bytes], list[Finding]]]] = {
+    "cda": _cda_validator,
+    "vihf": _vihf_validator,
+    "xds": _xds_validator,
+}
 
 
 def _validate(args: argparse.Namespace) -> int:

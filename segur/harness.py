@@ -15,6 +15,7 @@ import httpx
 
 from segur import __version__
 from segur.catalogue import load_catalogue
+from segur.ins import OID_INS_NIA, OID_INS_NIA_TEST, OID_INS_NIR, OID_INS_NIR_TEST
 from segur.mocks import create_mocks
 from segur.mocks.runtime.host import HostConfig, MockHost
 from segur.pki import ensure_pki
@@ -24,7 +25,10 @@ from segur.sut.manual import ManualSut
 from segur.sut.reference import ReferenceSut
 
 COULOIRS = ("hopital", "ville")
-MOCKS = ["insi", "psc"]
+MOCKS = ["insi", "psc", "dmp"]
+# INSi answers with the production INS OIDs (as the qualification platform does); the DMP mock, like
+# the DMP test platform, expects the test OIDs. The SUT is told the mapping instead of guessing it.
+DMP_INS_OID_MAPPING = {OID_INS_NIR: OID_INS_NIR_TEST, OID_INS_NIA: OID_INS_NIA_TEST}
 # The PSC client the SUT is given at `configure` (one of the PSC mock's default clients).
 PSC_CLIENT = {"client_id": "segur-sut", "client_secret": "segur-sut-secret"}
 PSC_DISCOVERY = "/.well-known/wallet-openid-configuration"
@@ -41,7 +45,7 @@ class RunOptions:
     quiet: bool = False
     interactive: bool = False
     manual_timeout: float = 120.0
-    insi_timeout: float = 10.0
+    service_timeout: float = 10.0
     fault_delay: float = 30.0
     insi_idam: tuple[str, ...] = ()
     ciba_interval: float = 5.0
@@ -69,8 +73,10 @@ class Harness:
         options = self.options
         evidence = options.out_dir / "evidence"
         evidence.mkdir(parents=True, exist_ok=True)
-        pki = ensure_pki(options.pki_dir)
-        self.host = MockHost(create_mocks(MOCKS, pki), HostConfig(pki=pki, journal_path=evidence / "journal.jsonl"))
+        self.pki = ensure_pki(options.pki_dir)
+        self.host = MockHost(
+            create_mocks(MOCKS, self.pki), HostConfig(pki=self.pki, journal_path=evidence / "journal.jsonl")
+        )
         self.endpoints = self.host.start()
         self.control = httpx.Client(base_url=self.endpoints["control"], timeout=30)
         self.sut = open_sut(
@@ -81,7 +87,7 @@ class Harness:
         )
         if isinstance(self.sut, ReferenceSut):
             # The reference SUT accepts short timeouts, which keeps the outage scenarios fast.
-            options.insi_timeout, options.fault_delay, options.ciba_interval = 0.5, 1.5, 0.2
+            options.service_timeout, options.fault_delay, options.ciba_interval = 0.5, 1.5, 0.2
         if isinstance(self.sut, ManualSut):
             self.sut.traffic_probe = lambda mock, since: len(self.journal(since, mock or None)) + since
         self.sut_info = {**self.sut.start(), "couloir": options.couloir}
@@ -94,14 +100,20 @@ class Harness:
         """What the SUT is told: mock endpoints and test PKI (the `configure` action)."""
         insi_url = self.endpoints["mocks"]["insi"]["endpoints"][0]
         discovery = self.endpoints["mocks"]["psc"]["endpoints"][0] + PSC_DISCOVERY
+        dmp_url = self.endpoints["mocks"]["dmp"]["endpoints"][0]
         return {
             "couloir": self.options.couloir,
             "services": {
-                "insi": {"url": insi_url, "timeout": self.options.insi_timeout, "psc_profile": INSI_PSC_PROFILE},
+                "insi": {"url": insi_url, "timeout": self.options.service_timeout, "psc_profile": INSI_PSC_PROFILE},
                 "psc": {"discovery_url": discovery, **PSC_CLIENT},
+                "dmp": {
+                    "url": dmp_url,
+                    "timeout": self.options.service_timeout,
+                    "ins_oid_mapping": DMP_INS_OID_MAPPING,
+                },
             },
             "pki": self.endpoints["pki"],
-            "summary": f"INSi: {insi_url} — PSC: {discovery} (client {PSC_CLIENT['client_id']})",
+            "summary": f"INSi: {insi_url} — PSC: {discovery} (client {PSC_CLIENT['client_id']}) — DMP: {dmp_url}",
         }
 
     def stop(self) -> None:

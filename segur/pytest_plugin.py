@@ -22,7 +22,7 @@ from segur.sut import SutUnreachable
 HARNESS = pytest.StashKey[Harness]()
 RESULT = pytest.StashKey[ScenarioResult]()
 OUTCOME = pytest.StashKey[dict[str, Any]]()
-STEP_MODULES = ("segur.steps.common", "segur.steps.insi", "segur.steps.psc")
+STEP_MODULES = ("segur.steps.common", "segur.steps.insi", "segur.steps.psc", "segur.steps.dmp")
 SEVERITIES = {"CRITIQUE": "critical", "MAJEURE": "normal", "MINEURE": "minor"}
 
 

@@ -33,6 +33,7 @@ class ScenarioContext:
     last_error: SutActionError | None = None
     professional: dict[str, Any] = field(default_factory=dict)
     pages: list[dict[str, Any]] = field(default_factory=list)
+    document_unique_id: str | None = None
 
     def act(self, action: str, **params: Any) -> dict[str, Any]:
         assert self.harness.sut is not None

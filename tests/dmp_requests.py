@@ -17,7 +17,8 @@ from segur.reference_sut.xds_metadata import Author, DocumentToSubmit, Instituti
 
 PARIS = dt.timezone(dt.timedelta(hours=1))
 DOMINIQUE = "182052A004123" + ins_key("182052A004123")  # open DMP, every test professional authorised
-ZOE = "2751263220749" + ins_key("2751263220749")  # open DMP, the hospital doctor is not authorised
+ZOE = "2751263220749" + ins_key("2751263220749")  # open DMP, every test professional authorised
+DUPONT = "1850275056014" + ins_key("1850275056014")  # open DMP, nobody authorised
 CLOSED = "2840663220213" + ins_key("2840663220213")
 OPPOSED = "1900175056781" + ins_key("1900175056781")
 NO_DMP = "1520499127001" + ins_key("1520499127001")

@@ -97,3 +97,37 @@ def test_unknown_artefact_is_a_usage_error(files):
     with pytest.raises(SystemExit) as exit_info:
         main(["validate", "pdf", str(files["valid"])])
     assert exit_info.value.code == 2
+
+
+def test_validate_vihf_accepts_the_reference_vihf_and_refuses_a_tampered_one(tmp_path, pki, capsys):
+    from dmp_requests import DOMINIQUE, vihf_factory
+    from lxml import etree
+
+    security = vihf_factory(pki)(DOMINIQUE, "1.2.250.1.213.1.4.10", "normal")
+    good = tmp_path / "vihf.xml"
+    good.write_bytes(etree.tostring(security))
+    assert main(["validate", "vihf", str(good), "--pki", str(pki.directory)]) == 0
+    capsys.readouterr()
+    tampered = tmp_path / "tampered.xml"
+    tampered.write_bytes(etree.tostring(security).replace(b"HOMOL-TEST-0001", b"HOMOL-TEST-0002"))
+    assert main(["validate", "vihf", str(tampered), "--pki", str(pki.directory), "--format", "json"]) == 1
+    rules = {f["rule"] for f in json.loads(capsys.readouterr().out)["files"][0]["findings"]}
+    assert any(rule.startswith("VIHF-SIGNATURE") for rule in rules), rules
+
+
+def test_validate_xds_checks_a_submission_with_inline_documents(tmp_path, pki, capsys):
+    import base64
+
+    from dmp_requests import cda, submission
+    from lxml import etree
+
+    lot = submission(pki, cda(), format_code="urn:ihe:iti:xds-sd:pdf:2008")
+    for element in lot.request.findall("{urn:ihe:iti:xds-b:2007}Document"):
+        element.text = base64.b64encode(lot.documents[element.get("id")]).decode()
+    good = tmp_path / "iti41.xml"
+    good.write_bytes(etree.tostring(lot.request))
+    assert main(["validate", "xds", str(good), "--pki", str(pki.directory)]) == 0
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(etree.tostring(lot.request).replace(b"&amp;1.2.250.1.213.1.4.10&amp;", b"&amp;1.2.3&amp;"))
+    assert main(["validate", "xds", str(broken), "--pki", str(pki.directory)]) == 1
+    assert "error" in capsys.readouterr().out

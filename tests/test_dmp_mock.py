@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
-from dmp_requests import CLOSED, DOMINIQUE, NO_DMP, OPPOSED, PHARMACIST, ZOE, cda, client, submission
+from dmp_requests import CLOSED, DOMINIQUE, DUPONT, NO_DMP, OPPOSED, PHARMACIST, ZOE, cda, client, submission
 from lxml import etree
 
 from conftest import RunningDmp
@@ -39,7 +39,7 @@ def test_td02_gives_status_authorisation_and_the_dmp_identity(dpi: DmpClient) ->
         "M",
         "19820512",
     )
-    assert dpi.check_dmp(ZOE, OID_INS_NIR_TEST).authorisation == "NON_EXISTE"
+    assert dpi.check_dmp(DUPONT, OID_INS_NIR_TEST).authorisation == "NON_EXISTE"
     assert dpi.check_dmp(CLOSED, OID_INS_NIR_TEST).status == "FERME"
     assert dpi.check_dmp(OPPOSED, OID_INS_NIR_TEST).opposition
     assert not dpi.check_dmp(NO_DMP, OID_INS_NIR_TEST).found
@@ -49,7 +49,7 @@ def test_td03_adds_then_removes_an_authorisation(dpi: DmpClient) -> None:
     assert dpi.set_authorization(ZOE, OID_INS_NIR_TEST, "AJOUT") == "OK"
     assert dpi.check_dmp(ZOE, OID_INS_NIR_TEST).authorisation == "VALIDE"
     assert dpi.set_authorization(ZOE, OID_INS_NIR_TEST, "SUPPRESSION") == "OK"
-    assert dpi.check_dmp(ZOE, OID_INS_NIR_TEST).authorisation == "NON_EXISTE"
+    assert dpi.check_dmp(DUPONT, OID_INS_NIR_TEST).authorisation == "NON_EXISTE"
     assert dpi.set_authorization(OPPOSED, OID_INS_NIR_TEST, "AJOUT") == "REFUSE"
 
 
@@ -94,11 +94,11 @@ def test_a_hash_that_does_not_match_the_document_is_refused(fresh_dmp: RunningDm
 
 
 def test_consultation_needs_an_authorisation_unless_bris_de_glace(fresh_dmp: RunningDmp, dpi: DmpClient) -> None:
-    publish(fresh_dmp, dpi, ZOE)  # feeding needs no authorisation (DMP/CONF.05)
+    publish(fresh_dmp, dpi, DUPONT)  # feeding needs no authorisation (DMP/CONF.05)
     with pytest.raises(DmpError) as refused:
-        dpi.find_documents(ZOE, OID_INS_NIR_TEST)
+        dpi.find_documents(DUPONT, OID_INS_NIR_TEST)
     assert refused.value.codes == ["DMPAccessDenied"]
-    assert dpi.find_documents(ZOE, OID_INS_NIR_TEST, purpose="bris_de_glace")
+    assert dpi.find_documents(DUPONT, OID_INS_NIR_TEST, purpose="bris_de_glace")
 
 
 def test_opposition_blocks_consultation_even_in_emergency(dpi: DmpClient) -> None:

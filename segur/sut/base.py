@@ -21,6 +21,14 @@ ACTIONS: dict[str, str] = {
     "use_ps_session": "do something that needs the PSC session (re-read userinfo), refreshing tokens as needed",
     "logout_ps": "end the PSC session (return the end-session URL the browser must follow)",
     "receive_redirect": "the browser arrives at one of the SUT's redirect URIs (software without an HTTP callback)",
+    "check_dmp": "test the patient's DMP (TD0.2): existence, status, authorisation, identity divergence alert",
+    "produce_document": "a clinician validates a document for the patient (the software sends it to the DMP itself)",
+    "publish_document": "send a new document for the patient to the DMP (level N1 or N3, extra confidentiality)",
+    "resend_dmp_documents": "send again the patient's documents the DMP did not take",
+    "consult_dmp": "consult the patient's DMP: list the documents and open them",
+    "mask_document": "mask (or unmask) a DMP document to other professionals",
+    "replace_document": "replace a DMP document with a corrected version",
+    "delete_document": "delete a document from the patient's DMP",
 }
 OBSERVATIONS = ("get_patient", "export_identity", "current_user")
 # Result key set to False by an adapter that cannot see the outcome of what it triggered

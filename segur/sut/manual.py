@@ -22,6 +22,15 @@ INSTRUCTIONS = {
     "login_ps": "Connectez-vous avec Pro Santé Connect (mode {mode}) en tant que {national_id}.",
     "use_ps_session": "Dans le logiciel connecté, rouvrez la fiche du professionnel connecté (relecture PSC).",
     "logout_ps": "Déconnectez-vous du logiciel (fin de session Pro Santé Connect).",
+    "check_dmp": "Ouvrez le DMP du patient {patient_id} (test d'existence et d'autorisation).",
+    "produce_document": "Validez un document (lettre de liaison / synthèse) pour le patient {patient_id}.",
+    "publish_document": "Envoyez au DMP un document de niveau {niveau} pour le patient {patient_id} "
+    "(confidentialité : {confidentialite}).",
+    "resend_dmp_documents": "Relancez l'envoi au DMP des documents en attente du patient {patient_id}.",
+    "consult_dmp": "Consultez le DMP du patient {patient_id} (motif {motif}) et ouvrez ses documents.",
+    "mask_document": "Masquez aux professionnels le document {unique_id} du patient {patient_id} dans le DMP.",
+    "replace_document": "Remplacez dans le DMP le document {unique_id} du patient {patient_id} (version corrigée).",
+    "delete_document": "Supprimez du DMP le document {unique_id} du patient {patient_id}.",
 }
 # Actions whose effect is visible at a mock: the adapter waits for a new journal record.
 EXPECTED_TRAFFIC = {
@@ -30,6 +39,14 @@ EXPECTED_TRAFFIC = {
     "login_ps": "psc",
     "use_ps_session": "psc",
     "logout_ps": "psc",
+    "check_dmp": "dmp",
+    "produce_document": "dmp",
+    "publish_document": "dmp",
+    "resend_dmp_documents": "dmp",
+    "consult_dmp": "dmp",
+    "mask_document": "dmp",
+    "replace_document": "dmp",
+    "delete_document": "dmp",
 }
 
 
