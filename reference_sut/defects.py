@@ -18,7 +18,7 @@ class Defect:
     blocks: tuple[str, ...] = ()
 
 
-# Every automatic DMP requirement: their scenarios need a qualified identity (INSi) and an accepted VIHF.
+# DMP requirements whose scenarios need a qualified identity (INSi) and an accepted VIHF (all but DMP/PROV.09).
 _DMP_AUTOMATIC = (
     "DMP/CONF.01",
     "DMP/CONF.03",
@@ -78,15 +78,16 @@ DEFECTS: dict[str, Defect] = {
         Defect(
             "status-without-document",
             "marks an identity qualified without checking an ID document",
-            ("INS/PROV.01",),
-            # Checking the ID card then lowers the status to "validée": the DMP never gets this INS.
+            # Checking the ID card then lowers the status to "validée": the DMP never gets this INS; and an
+            # identity that was never checked is "qualified", so its INS reaches the DMP (DMP/PROV.09).
+            ("INS/PROV.01", "DMP/PROV.09"),
             blocks=_DMP_AUTOMATIC,
         ),
         Defect(
             "wrong-certificate-cn",
             "calls INSi with the organisation AUTH_CLI certificate instead of INSI-AUTO",
             ("INS/va1.58",),
-            blocks=(*_NEEDS_INSI_ANSWER, *_DMP_AUTOMATIC),
+            blocks=(*_NEEDS_INSI_ANSWER, *_DMP_AUTOMATIC, "DMP/PROV.09"),
         ),
         Defect("no-return-code-trace", "traces INSi calls without their return code", ("INS/va1.38",)),
         Defect("no-verification-trace", "does not trace INS verifications", ("INS/va1.06",)),
@@ -216,6 +217,9 @@ DEFECTS: dict[str, Defect] = {
         Defect("dmp-no-deletion", "reports a deletion without asking the DMP", ("DMP/CONF.03",)),
         Defect("dmp-replace-without-rplc", "sends the corrected document as a new one (no RPLC)", ("DMP/PROV.04",)),
         Defect("dmp-drops-failed-document", "forgets a document the DMP did not take", ("DMP/PROV.05",)),
+        Defect(
+            "dmp-sends-unqualified-ins", "feeds the DMP with the INS of an identity not qualified", ("DMP/PROV.09",)
+        ),
     )
 }
 

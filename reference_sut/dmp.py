@@ -370,7 +370,8 @@ class DmpFeature:
 
     def _ins(self, patient: PatientView) -> tuple[str, str]:
         """The INS the DMP may receive: only a qualified identity's, with the DMP environment's OID."""
-        if patient.ins is None or patient.statut != "qualifiee":
+        qualified = patient.statut == "qualifiee" or "dmp-sends-unqualified-ins" in self.defects
+        if patient.ins is None or not qualified:
             raise ActionError("identity_not_qualified", "the DMP needs the INS of a qualified identity", status=409)
         ins = patient.ins["matricule"] + patient.ins["cle"]
         return ins, self.oid_mapping.get(patient.ins["oid"], patient.ins["oid"])

@@ -288,6 +288,13 @@ def no_feeding(ctx: ScenarioContext) -> None:
     assert not feeds, "le logiciel a alimenté le DMP malgré l'opposition du patient"
 
 
+@then("le logiciel n'a pas envoyé l'INS de ce patient au DMP")
+def unqualified_ins_kept(ctx: ScenarioContext) -> None:
+    ins = _patient_ins(ctx)
+    sent = [e.operation for e in dmp_exchanges(ctx) if _about_patient(e, ins)]
+    assert not sent, f"l'INS d'une identité non qualifiée a été envoyée au DMP ({', '.join(sent)})"
+
+
 @then("le logiciel a listé puis ouvert les documents du DMP")
 def consulted(ctx: ScenarioContext) -> None:
     exchanges = dmp_exchanges(ctx, "iti18", "iti43")

@@ -51,6 +51,13 @@ Fonctionnalité: Dossier médical partagé (DMP) depuis le DPI
     Quand le logiciel teste le DMP de ce patient
     Alors le logiciel signale que l'identité du DMP diffère de l'identité locale
 
+  @exigence:DMP/PROV.09
+  Scénario: Une identité récupérée mais non qualifiée n'alimente pas le DMP
+    Soit le patient "ADRUN" "ZOE" de sexe F né le 1975-12-31 à 63220 est enregistré dans le logiciel
+    Et le logiciel a interrogé l'INSi par les traits pour ce patient
+    Quand un document est validé pour ce patient
+    Alors le logiciel n'a pas envoyé l'INS de ce patient au DMP
+
   @exigence:DMP/CONF.05
   Scénario: L'alimentation du DMP ne demande pas d'autorisation d'accès
     Soit le patient "DUPONT" "LOUIS" de sexe M né le 1985-02-10 à 75056 a une identité qualifiée dans le logiciel
