@@ -220,6 +220,7 @@ DEFECTS: dict[str, Defect] = {
         Defect(
             "dmp-sends-unqualified-ins", "feeds the DMP with the INS of an identity not qualified", ("DMP/PROV.09",)
         ),
+        Defect("dmp-lists-without-opening", "lists the DMP's documents (ITI-18) but never opens one", ("DMP/PROV.06",)),
     )
 }
 

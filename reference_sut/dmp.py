@@ -229,7 +229,12 @@ class DmpFeature:
                 patient.trace("consultation_dmp", None, resultat="opposition")
                 return {"documents": [], "refus": "opposition"}
             entries = client.find_documents(ins, oid, purpose=purpose)
-            opened = [entry.unique_id for entry in entries if client.retrieve(ins, oid, entry.unique_id, purpose)]
+            opened = [
+                entry.unique_id
+                for entry in entries
+                if "dmp-lists-without-opening" not in self.defects
+                and client.retrieve(ins, oid, entry.unique_id, purpose)
+            ]
         except DmpError as error:
             return {"documents": [], "refus": "erreur_dmp", "erreur": str(error)}
         patient.trace("consultation_dmp", None, resultat=f"{len(opened)} document(s)")
