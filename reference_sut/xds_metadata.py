@@ -522,24 +522,9 @@ def _request(
         registry, submission_set_unique_id, author, institution, source_id, content_type, now, entries[0].patient_id
     )
     for entry in entries:
-        association = _rim(
-            registry,
-            "Association",
-            id=f"urn:uuid:{uuid.uuid4()}",
-            associationType=ebrim.HAS_MEMBER,
-            sourceObject=submission_set_id,
-            targetObject=entry.entry_uuid,
-        )
-        _slot(association, "SubmissionSetStatus", ["Original"])
+        _association(registry, ebrim.HAS_MEMBER, submission_set_id, entry.entry_uuid, SubmissionSetStatus="Original")
     if replaces is not None:
-        _rim(
-            registry,
-            "Association",
-            id=f"urn:uuid:{uuid.uuid4()}",
-            associationType=ebrim.RPLC,
-            sourceObject=entries[0].entry_uuid,
-            targetObject=replaces,
-        )
+        _association(registry, ebrim.RPLC, entries[0].entry_uuid, replaces)
     for entry in entries:
         etree.SubElement(request, f"{{{ns['xdsb']}}}Document", id=entry.entry_uuid)
     return request
@@ -620,16 +605,15 @@ def build_update(
         registry, _new_oid(), author, institution, source_id, content_type, now, patient_id
     )
     version = entry.find(f"{{{_RIM}}}VersionInfo")
-    association = _rim(
+    previous = version.get("versionName", "1") if version is not None else "1"
+    _association(
         registry,
-        "Association",
-        id=f"urn:uuid:{uuid.uuid4()}",
-        associationType=ebrim.HAS_MEMBER,
-        sourceObject=submission_set_id,
-        targetObject=new.get("id", ""),
+        ebrim.HAS_MEMBER,
+        submission_set_id,
+        new.get("id", ""),
+        SubmissionSetStatus="Original",
+        PreviousVersion=previous,
     )
-    _slot(association, "SubmissionSetStatus", ["Original"])
-    _slot(association, "PreviousVersion", [version.get("versionName", "1") if version is not None else "1"])
     return request
 
 
@@ -648,17 +632,29 @@ def build_status_change(
     submission_set_id = _submission_set(
         registry, _new_oid(), author, institution, source_id, content_type, now, _patient_id_of(entry)
     )
+    _association(
+        registry,
+        "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus",
+        submission_set_id,
+        entry.get("id", ""),
+        OriginalStatus=entry.get("status", ""),
+        NewStatus=new_status,
+    )
+    return request
+
+
+def _association(registry: etree._Element, kind: str, source: str, target: str, **slots: str) -> None:
+    """An ebRIM Association, each keyword a single-valued slot (SubmissionSetStatus, NewStatus…)."""
     association = _rim(
         registry,
         "Association",
         id=f"urn:uuid:{uuid.uuid4()}",
-        associationType="urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus",
-        sourceObject=submission_set_id,
-        targetObject=entry.get("id", ""),
+        associationType=kind,
+        sourceObject=source,
+        targetObject=target,
     )
-    _slot(association, "OriginalStatus", [entry.get("status", "")])
-    _slot(association, "NewStatus", [new_status])
-    return request
+    for name, value in slots.items():
+        _slot(association, name, [value])
 
 
 def _update_request() -> tuple[etree._Element, etree._Element]:
