@@ -18,8 +18,8 @@ from typing import Any
 
 from segur.pki import ensure_pki
 
-# Started with `python -c PKI_DIR JOURNAL MOCK`: builds the mock as `segur mocks up` does, prints
-# the endpoints as one JSON line, serves until stdin closes.
+# Started with `python -c PKI_DIR JOURNAL MOCK`: builds the mock as `segur mocks up` does (DMP checks in
+# one worker process per CPU), prints the endpoints as one JSON line, serves until stdin closes.
 HOST_PROGRAM = """
 import json, sys
 from pathlib import Path
@@ -27,7 +27,7 @@ from segur.mocks import create_mocks
 from segur.mocks.runtime.host import HostConfig, MockHost
 from segur.pki import Pki
 pki = Pki(Path(sys.argv[1]))
-host = MockHost(create_mocks([sys.argv[3]], pki), HostConfig(pki=pki, journal_path=Path(sys.argv[2])))
+host = MockHost(create_mocks([sys.argv[3]], pki, dmp_workers=None), HostConfig(pki=pki, journal_path=Path(sys.argv[2])))
 print(json.dumps(host.start()), flush=True)
 sys.stdin.read()
 host.stop()

@@ -8,8 +8,12 @@ from segur.pki import Pki
 AVAILABLE = ("insi", "psc", "dmp")
 
 
-def create_mocks(names: list[str], pki: Pki) -> list[MockService]:
-    """Instantiate mocks by name; later services (mss) register here."""
+def create_mocks(names: list[str], pki: Pki, *, dmp_workers: int | None = 0) -> list[MockService]:
+    """Instantiate mocks by name; later services (mss) register here.
+
+    ``dmp_workers``: processes for the DMP's checks (None: one per CPU), for a mock serving
+    concurrent clients; a couloir run sends one request at a time and keeps them inline.
+    """
     from segur.mocks.dmp import DmpMock
     from segur.mocks.insi import InsiMock
     from segur.mocks.psc import PscMock
@@ -22,6 +26,8 @@ def create_mocks(names: list[str], pki: Pki) -> list[MockService]:
     built: dict[str, MockService | None] = {
         "insi": InsiMock(psc.validate_access_token if psc else None) if "insi" in names else None,
         "psc": psc,
-        "dmp": DmpMock(pki, psc.introspect_access_token if psc else None) if "dmp" in names else None,
+        "dmp": DmpMock(pki, psc.introspect_access_token if psc else None, workers=dmp_workers)
+        if "dmp" in names
+        else None,
     }
     return [service for name in names if (service := built[name]) is not None]

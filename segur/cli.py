@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--only", default="insi,psc,dmp", help="comma-separated mocks (default: all of insi,psc,dmp)")
     up.add_argument("--port", action="append", default=[], metavar="MOCK=PORT", help="fixed port for a mock")
     up.add_argument("--control-port", type=int, default=0)
+    up.add_argument(
+        "--dmp-workers",
+        type=int,
+        default=None,
+        help="processes for the DMP's VIHF/XDS/CDA checks, for concurrent clients (default: one per CPU; 0: inline)",
+    )
     up.add_argument("--pki", type=Path, default=Path(".segur/pki"))
     up.add_argument("--journal", type=Path, default=Path(".segur/journal.jsonl"))
     up.set_defaults(handler=_mocks_up)
@@ -141,7 +147,7 @@ def _mocks_up(args: argparse.Namespace) -> int:
             raise ValueError(f"--port expects MOCK=PORT, got {item!r}")
         ports[name] = int(port)
     pki = ensure_pki(args.pki)
-    services = create_mocks(args.only.split(","), pki)
+    services = create_mocks(args.only.split(","), pki, dmp_workers=args.dmp_workers)
     config = HostConfig(pki=pki, journal_path=args.journal, ports=ports, control_port=args.control_port)
     host = MockHost(services, config)
 

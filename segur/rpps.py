@@ -12,4 +12,3 @@ def luhn_valid(digits: str) -> bool:
         value = int(char) * (2 if position % 2 else 1)
         total += value - 9 if value > 9 else value
     return total % 10 == 0
-

@@ -7,6 +7,7 @@ from typing import Any
 
 from segur.mocks.dmp.protocol import BASE_PATH, DmpApp
 from segur.mocks.dmp.registry import AccessRules, DmpRegistry, patient_from_json
+from segur.mocks.dmp.validation_pool import ValidationPool
 from segur.mocks.runtime.faults import COMMON_FAULT_KINDS
 from segur.mocks.runtime.service import Listener, MockService
 from segur.pki import Pki
@@ -29,8 +30,15 @@ class DmpMock(MockService):
         *,
         oids: InsOids | None = None,
         max_document_bytes: int = 5_000_000,
+        workers: int | None = 0,
+        check_timeout: float = 60.0,
     ) -> None:
-        """``psc_tokens`` checks the PSC access token a VIHF carries in PSC mode (the PSC mock's, in one host)."""
+        """``psc_tokens`` checks the PSC access token a VIHF carries in PSC mode (the PSC mock's, in one host).
+
+        ``workers`` processes run the VIHF, XDS and CDA checks (None: one per CPU; 0, the default:
+        in the host's loop, as a couloir run, which sends one request at a time, needs no more); a
+        check running longer than ``check_timeout`` seconds answers "unavailable".
+        """
         super().__init__()
         self.registry = DmpRegistry(DmpRegistry.default_patients(), AccessRules.default(), REPOSITORY_UNIQUE_ID)
         self.app = DmpApp(
@@ -40,10 +48,19 @@ class DmpMock(MockService):
             psc_tokens,
             oids,
             max_document_bytes=max_document_bytes,
+            pool=ValidationPool(workers, timeout=check_timeout),
         )
 
     def listeners(self) -> list[Listener]:
         return [Listener(self.app, path=BASE_PATH, max_body=MAX_REQUEST_BYTES)]
+
+    def bound(self, urls: list[str]) -> None:
+        """The host runs our servers: warm the validation workers before the first request needs them."""
+        self.app.pool.start()
+
+    def close(self) -> None:
+        """Stop the validation workers."""
+        self.app.pool.close()
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
         """``{"patients": [...], "replace": false}``; patients as in patients.yaml (``ins`` or ``matricule``)."""

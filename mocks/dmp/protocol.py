@@ -22,7 +22,6 @@ from typing import Any
 
 from lxml import etree
 
-from segur.cda import validate_cda
 from segur.mocks.dmp import ebrim
 from segur.mocks.dmp.ebrim import LCM, RIM, XDSB, q
 from segur.mocks.dmp.queries import QUERY_NAMES, QueryError, run_query
@@ -37,13 +36,14 @@ from segur.mocks.dmp.registry import (
     StoredDocument,
     StoredSubmissionSet,
 )
+from segur.mocks.dmp.validation_pool import PoolUnavailable, ValidationPool, gate_findings
 from segur.mocks.runtime import mtom
 from segur.mocks.runtime.faults import FaultInjector
 from segur.mocks.runtime.http import Handled, HttpRequest, HttpResponse
 from segur.mocks.runtime.soap import WSA_NS, SoapEnvelope, SoapProblem, envelope, envelope_element, fault, read_envelope
 from segur.validation import Finding, has_errors
 from segur.vihf import VihfClaims, verify_vihf
-from segur.xds import InsOids, validate_submission
+from segur.xds import InsOids
 from segur.xds import ebrim as xds_names
 
 BASE_PATH = "/si-dmp-server/v2/services/"
@@ -98,8 +98,25 @@ _PROBLEM_CODES = {
 
 
 @dataclass
+class Submission:
+    """The parts of an ITI-41 request that its checks and its filing use."""
+
+    payload: etree._Element
+    object_list: etree._Element
+    package: etree._Element
+    documents: dict[str, bytes]
+    ins: str
+    oid: str
+
+
+@dataclass
 class Gate:
-    """What the gate established about a request, handed to the service."""
+    """What the gate established about a request, handed to the service.
+
+    For an ITI-41, ``submission`` is the request read before its VIHF was checked (or why it
+    cannot be read, to be reported after the VIHF) and ``submission_findings`` what the XDS and
+    CDA checks found, in the same worker call as the VIHF.
+    """
 
     soap: SoapEnvelope
     operation: str
@@ -107,6 +124,8 @@ class Gate:
     reader: Reader
     correlation: dict[str, str]
     findings: list[Finding] = field(default_factory=list)
+    submission: Submission | SoapProblem | None = None
+    submission_findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass
@@ -128,7 +147,12 @@ class VihfProblem(SoapProblem):
 
 
 class DmpApp:
-    """HTTP application of the DMP mock; ``registry`` is shared with the control API."""
+    """HTTP application of the DMP mock; ``registry`` is shared with the control API.
+
+    The gate's CPU-bound checks (VIHF, and an ITI-41's XDS metadata and CDA) run in ``pool``
+    (see validation_pool): ``handle`` is a coroutine awaiting them, so the loop serves other
+    requests meanwhile. Everything that reads or changes the registry runs in the loop.
+    """
 
     name = "dmp"
 
@@ -141,9 +165,11 @@ class DmpApp:
         oids: InsOids | None = None,
         *,
         max_document_bytes: int = 5_000_000,
+        pool: ValidationPool | None = None,
     ) -> None:
         self.registry = registry
         self.max_document_bytes = max_document_bytes
+        self.pool = pool or ValidationPool()
         self.faults = faults
         self.trusted_ca_pem = trusted_ca_pem
         self.psc_tokens = psc_tokens
@@ -169,9 +195,9 @@ class DmpApp:
         handled.response.status = status
         return handled
 
-    def handle(self, request: HttpRequest) -> Handled:
+    async def handle(self, request: HttpRequest) -> Handled:
         try:
-            return self._handle(request)
+            return await self._handle(request)
         except VihfProblem as problem:
             findings = [finding.to_json() for finding in problem.findings]
             return self._fault(
@@ -181,7 +207,7 @@ class DmpApp:
             code = problem.code if problem.code in FAULTS else _PROBLEM_CODES.get(problem.code, "DMPMalformedRequest")
             return self._fault(code, problem.reason, operation=problem.operation)
 
-    def _handle(self, request: HttpRequest) -> Handled:
+    async def _handle(self, request: HttpRequest) -> Handled:
         service = request.path.removeprefix(BASE_PATH) if request.path.startswith(BASE_PATH) else ""
         if service not in {service for service, _ in OPERATIONS}:
             raise SoapProblem("DMPUnknownOperation", f"no DMP service at {request.path}")
@@ -192,8 +218,10 @@ class DmpApp:
         operation = OPERATIONS.get((service, soap.action))
         if operation is None:
             raise SoapProblem("DMPUnknownOperation", f"service {service} has no action {soap.action!r}")
-        claims, findings = self._verify_vihf(soap, operation)
-        gate = Gate(soap, operation, claims, _reader(claims), _vihf_correlation(operation, claims), findings)
+        submission = self._read_submission(soap) if operation == "iti41" else None
+        claims, findings, submission_findings = await self._verify_vihf(soap, operation, submission)
+        correlation = _vihf_correlation(operation, claims)
+        gate = Gate(soap, operation, claims, _reader(claims), correlation, findings, submission, submission_findings)
         injected = self.faults.take(operation)
         if injected is not None and injected.kind == "soap_fault":
             return self._fault(
@@ -227,17 +255,38 @@ class DmpApp:
 
     # -- the gate --------------------------------------------------------------------------
 
-    def _verify_vihf(self, soap: SoapEnvelope, operation: str) -> tuple[VihfClaims, list[Finding]]:
+    async def _verify_vihf(
+        self, soap: SoapEnvelope, operation: str, submission: Submission | SoapProblem | None
+    ) -> tuple[VihfClaims, list[Finding], list[Finding]]:
+        """The VIHF's claims and findings and, for a readable ITI-41, the submission's, from one worker call.
+
+        The worker checks the submission as soon as the VIHF passed, before fault injection and the
+        patient check: when those refuse the request, the submission's findings go unused, so what
+        is answered, and in which order, is unchanged. A PSC-mode VIHF is verified again here, where
+        the PSC mock's tokens are.
+        """
         security = soap.header_child(WSSE_NS, "Security")
         if security is None:
             finding = Finding("VIHF-ABSENT", "error", "no wsse:Security header carrying a VIHF", "/Envelope/Header")
             raise VihfProblem("DMPInvalidVihf", finding.message, [finding], operation=operation)
-        claims, findings = verify_vihf(security, trusted_ca_pem=self.trusted_ca_pem, psc_tokens=self.psc_tokens)
+        to_check = (
+            (etree.tostring(submission.payload, with_tail=False), submission.documents, self.oids)
+            if isinstance(submission, Submission)
+            else None
+        )
+        try:
+            claims, findings, submission_findings = await self.pool.run(
+                gate_findings, etree.tostring(security, with_tail=False), self.trusted_ca_pem, to_check
+            )
+        except PoolUnavailable as error:
+            raise SoapProblem("DMPServiceUnavailable", str(error), operation=operation) from None
+        if claims is not None and claims.psc_token is not None and self.psc_tokens is not None:
+            claims, findings = verify_vihf(security, trusted_ca_pem=self.trusted_ca_pem, psc_tokens=self.psc_tokens)
         if claims is None or has_errors(findings):
             errors = [finding for finding in findings if finding.severity == "error"]
             reason = "; ".join(f"[{finding.rule}] {finding.message}" for finding in errors[:3])
             raise VihfProblem("DMPInvalidVihf", reason or "VIHF refused", findings, operation=operation)
-        return claims, findings
+        return claims, findings, submission_findings
 
     def _same_patient(self, gate: Gate, ins: str, oid: str) -> None:
         """The VIHF's resource-id must designate the patient the request is about."""
@@ -263,8 +312,15 @@ class DmpApp:
 
     # -- ITI-41 ----------------------------------------------------------------------------
 
-    def _provide_and_register(self, gate: Gate) -> Answer:
-        payload = gate.soap.payload
+    def _read_submission(self, soap: SoapEnvelope) -> Submission | SoapProblem:
+        """The ITI-41 request's parts, or the problem that refuses it: returned, to be reported after the VIHF."""
+        try:
+            return self._submission(soap)
+        except SoapProblem as problem:
+            return problem
+
+    def _submission(self, soap: SoapEnvelope) -> Submission:
+        payload = soap.payload
         if payload.tag != q(XDSB, "ProvideAndRegisterDocumentSetRequest"):
             raise SoapProblem(
                 "malformed", f"ITI-41 expects xdsb:ProvideAndRegisterDocumentSetRequest, got {payload.tag}"
@@ -272,33 +328,27 @@ class DmpApp:
         object_list = payload.find(f"{q(LCM, 'SubmitObjectsRequest')}/{q(RIM, 'RegistryObjectList')}")
         if object_list is None:
             raise SoapProblem("malformed", "no lcm:SubmitObjectsRequest/rim:RegistryObjectList")
-        documents = {
-            element.get("id", ""): gate.soap.binary(element) for element in payload.findall(q(XDSB, "Document"))
-        }
+        documents = {element.get("id", ""): soap.binary(element) for element in payload.findall(q(XDSB, "Document"))}
         oversized = [key for key, data in documents.items() if len(data) > self.max_document_bytes]
         if oversized:
             raise SoapProblem("DMPRequestTooLarge", f"documents {oversized} exceed {self.max_document_bytes} bytes")
         package = _one_submission_set(object_list)
         ins, oid = ebrim.ins_of(ebrim.external_id(package, xds_names.SS_PATIENT_ID))
-        self._same_patient(gate, ins, oid)
-        findings = list(validate_submission(payload, documents, oids=self.oids, trusted_ca_pem=self.trusted_ca_pem))
-        for document_id, data in documents.items():
-            if data.lstrip()[:1] == b"<" and b"ClinicalDocument" in data[:4096]:
-                findings += [
-                    Finding(
-                        f"InvalidDocumentContent:{f.rule}",
-                        f.severity,
-                        f"document {document_id}: {f.message}",
-                        f.location,
-                        f.requirement,
-                    )
-                    for f in validate_cda(data)
-                ]
+        return Submission(payload, object_list, package, documents, ins, oid)
+
+    def _provide_and_register(self, gate: Gate) -> Answer:
+        submission = gate.submission
+        if not isinstance(submission, Submission):
+            assert submission is not None, "the gate reads every ITI-41"
+            raise submission
+        ins = submission.ins
+        self._same_patient(gate, ins, submission.oid)
+        findings = gate.submission_findings
         errors = [_registry_error(finding) for finding in findings if finding.severity != "info"]
         with self.registry.lock:
             errors += self._feeding_refusal(gate, ins)
             if not any(severity == "error" for *_, severity in errors):
-                errors += self._file(object_list, package, documents, ins, gate)
+                errors += self._file(submission.object_list, submission.package, submission.documents, ins, gate)
         answer = Answer(ebrim.registry_response(errors), patient=ins)
         answer.outcome.update(
             status="Success" if not any(e[3] == "error" for e in errors) else "Failure",

@@ -73,6 +73,8 @@ class MockHost:
         if self._control is not None:
             servers.append(self._control)
         await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
+        for service in self.services.values():
+            service.close()
 
     def endpoints(self) -> dict[str, Any]:
         """The JSON description printed by `segur mocks up` and served at GET /mocks."""

@@ -40,6 +40,9 @@ class MockService(ABC):
         the host picked.
         """
 
+    def close(self) -> None:  # noqa: B027 - only mocks that own processes or files need it
+        """The host stopped serving: release what the mock owns beyond its listeners (worker processes)."""
+
     @abstractmethod
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
         """Merge ``state`` (JSON from the control API) into the mock; return a summary."""
