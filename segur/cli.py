@@ -71,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
 
     mocks = commands.add_parser("mocks", help="run mocks standalone").add_subparsers(metavar="ACTION")
     up = mocks.add_parser("up", help="serve mocks until Ctrl-C; prints one JSON line with endpoints and PKI")
-    up.add_argument("--only", default="insi,psc,dmp", help="comma-separated mocks (default: all of insi,psc,dmp)")
+    up.add_argument(
+        "--only", default="insi,psc,dmp,mss", help="comma-separated mocks (default: all of insi,psc,dmp,mss)"
+    )
     up.add_argument("--port", action="append", default=[], metavar="MOCK=PORT", help="fixed port for a mock")
     up.add_argument("--control-port", type=int, default=0)
     up.add_argument(

@@ -14,7 +14,7 @@ from typing import Any
 from segur.journal import Journal
 from segur.mocks.runtime.control import ControlApp
 from segur.mocks.runtime.http import HttpServer, Limits
-from segur.mocks.runtime.service import MockService
+from segur.mocks.runtime.service import Listener, MockService, StreamListener, StreamServer, StreamSettings
 from segur.mocks.runtime.tls import server_context
 from segur.pki import Pki
 
@@ -37,7 +37,7 @@ class MockHost:
         self.config = config
         self.services = {service.name: service for service in services}
         self.journal = Journal(config.journal_path, fsync=config.fsync)
-        self._servers: dict[str, list[tuple[HttpServer, str]]] = {}
+        self._servers: dict[str, list[tuple[StreamServer, str]]] = {}
         self._control: HttpServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -46,18 +46,10 @@ class MockHost:
         for name, service in self.services.items():
             self._servers[name] = []
             for index, listener in enumerate(service.listeners()):
-                context = server_context(self.config.pki, require_client_cert=listener.require_client_cert)
                 port = self.config.ports.get(name, 0) if index == 0 else 0
-                server = HttpServer(
-                    listener.app,
-                    self.journal,
-                    host=self.config.host,
-                    port=port,
-                    ssl_context=context if listener.tls else None,
-                    limits=replace(self.config.limits, max_body=listener.max_body or self.config.limits.max_body),
-                )
+                server, path = self._server(listener, port)
                 await server.start()
-                self._servers[name].append((server, listener.path))
+                self._servers[name].append((server, path))
             service.bound([server.url for server, _ in self._servers[name]])
         self._control = HttpServer(
             ControlApp(self.services, self.journal, self.endpoints),
@@ -67,6 +59,20 @@ class MockHost:
         )
         await self._control.start()
         return self.endpoints()
+
+    def _server(self, listener: Listener | StreamListener, port: int) -> tuple[StreamServer, str]:
+        if isinstance(listener, StreamListener):
+            return listener.build(StreamSettings(self.journal, self.config.pki, self.config.host, port)), ""
+        context = server_context(self.config.pki, require_client_cert=listener.require_client_cert)
+        server = HttpServer(
+            listener.app,
+            self.journal,
+            host=self.config.host,
+            port=port,
+            ssl_context=context if listener.tls else None,
+            limits=replace(self.config.limits, max_body=listener.max_body or self.config.limits.max_body),
+        )
+        return server, listener.path
 
     async def stop_async(self) -> None:
         servers = [server for listeners in self._servers.values() for server, _ in listeners]

@@ -82,8 +82,8 @@ class HttpApp(Protocol):
     def reject(self, request: HttpRequest, status: int, reason: str) -> Handled: ...
 
 
-def peer_info(writer: asyncio.StreamWriter) -> dict[str, Any]:
-    """Address and, under TLS, the verified client certificate's subject."""
+def peer_info(writer: asyncio.StreamWriter | asyncio.BaseTransport) -> dict[str, Any]:
+    """Address and, under TLS, the verified client certificate's subject (from a stream or a transport)."""
     info: dict[str, Any] = {}
     address = writer.get_extra_info("peername")
     if address:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from segur.journal import Journal
 from segur.mocks.runtime.faults import COMMON_FAULT_KINDS, FaultInjector
 from segur.mocks.runtime.http import HttpApp
+from segur.pki import Pki
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,34 @@ class Listener:
     max_body: int | None = None  # overrides the host's limit for a service whose requests carry documents
 
 
+class StreamServer(Protocol):
+    """A server the host starts and stops on its loop: ``HttpServer``, or a mail protocol's own."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """What the host gives a stream listener's server: where to listen and where to journal."""
+
+    journal: Journal
+    pki: Pki
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class StreamListener:
+    """A port speaking another protocol than HTTP (SMTP, IMAP): the mock builds the server, the host runs it."""
+
+    build: Callable[[StreamSettings], StreamServer]
+
+
 class MockService(ABC):
     """A national-service mock. State changes come only through ``seed`` and ``reset``."""
 
@@ -31,7 +62,7 @@ class MockService(ABC):
         self.faults = FaultInjector()
 
     @abstractmethod
-    def listeners(self) -> list[Listener]: ...
+    def listeners(self) -> list[Listener | StreamListener]: ...
 
     def bound(self, urls: list[str]) -> None:  # noqa: B027 - only mocks that advertise their own URLs need it
         """Told, once its servers run, the base URL of each listener (same order as ``listeners``).
