@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from segur.mocks import create_mocks
 from segur.mocks.dmp import DmpMock
 from segur.mocks.insi import InsiMock
 from segur.mocks.psc import PscMock
@@ -235,3 +236,15 @@ def dmp_mock(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
 @pytest.fixture
 def fresh_dmp(dmp_mock: RunningDmp) -> Iterator[RunningDmp]:
     yield from reset_around(dmp_mock)
+
+
+@pytest.fixture(scope="module")
+def psc_mss_host(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockHost]:
+    """The PSC and MSSanté mocks in one host, as in a run (XOAUTH2 tokens introspected); one per test module."""
+    journal = Path(tmp_path_factory.mktemp("psc-mss")) / "journal.jsonl"
+    running = MockHost(create_mocks(["psc", "mss"], pki), HostConfig(pki=pki, journal_path=journal))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

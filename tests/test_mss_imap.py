@@ -172,7 +172,7 @@ def test_xoauth2_refusal_sends_the_json_challenge_then_no(mock: Mock) -> None:
     assert imap.list()[1] == [b'(\\HasNoChildren) "/" "INBOX"', b'(\\HasNoChildren) "/" "Sent"']
     records = [r for r in mock.journal.since(0) if r["operation"] == "imap-authenticate"]
     assert all(TOKEN.encode() not in payload(r, "request") + payload(r, "response") for r in records)
-    assert records[-1]["correlation"] == {"address": ADDRESS, "auth": "XOAUTH2"}
+    assert records[-1]["correlation"] == {"address": ADDRESS, "auth": "XOAUTH2", "national_id": "899910000027"}
 
 
 def test_external_opens_the_app_bal_of_the_auth_cli_certificate(mock: Mock) -> None:

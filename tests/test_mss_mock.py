@@ -9,18 +9,15 @@ import shutil
 import smtplib
 import ssl
 import subprocess
-from collections.abc import Iterator
 from email.message import EmailMessage
-from pathlib import Path
 
 import httpx
 import pytest
 
 from segur.ins import ins_key
 from segur.journal import payload, read_journal
-from segur.mocks import create_mocks
 from segur.mocks.mss.receipts import parse_report
-from segur.mocks.runtime.host import HostConfig, MockHost
+from segur.mocks.runtime.host import MockHost
 from segur.pki import Pki
 
 GENERALISTE = "899910000019"
@@ -30,14 +27,8 @@ PATIENT_BAL = f"2751263220749{ins_key('2751263220749')}@patient.mssante.fr"
 
 
 @pytest.fixture(scope="module")
-def host(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockHost]:
-    journal = Path(tmp_path_factory.mktemp("mss")) / "journal.jsonl"
-    running = MockHost(create_mocks(["psc", "mss"], pki), HostConfig(pki=pki, journal_path=journal))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+def host(psc_mss_host: MockHost) -> MockHost:
+    return psc_mss_host
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +43,7 @@ def psc_token(host: MockHost, national_id: str = GENERALISTE) -> str:
 
 
 def ports(host: MockHost) -> tuple[int, int]:
-    smtp_url, imap_url = host.endpoints()["mocks"]["mss"]["endpoints"]
+    smtp_url, imap_url = host.endpoints()["mocks"]["mss"]["endpoints"][:2]
     return int(smtp_url.rsplit(":", 1)[1]), int(imap_url.rsplit(":", 1)[1])
 
 
@@ -186,3 +177,16 @@ def test_curl_sends_and_reads_with_starttls_and_a_bearer_token(host, pki, tmp_pa
     )
     assert read.returncode == 0, read.stderr
     assert "voici le compte rendu" in read.stdout
+
+
+def test_the_control_api_delivers_a_colleagues_message_that_imap_then_serves(host, pki) -> None:
+    control = host.endpoints()["control"]
+    message = bytes(letter(GP_BAL, DOCTOR_BAL)).decode("ascii")
+    delivered = httpx.post(f"{control}/mocks/mss/state", json={"deliver": [{"to": DOCTOR_BAL, "message": message}]})
+    assert delivered.status_code == 200, delivered.text
+    (received,) = inbox(host, pki, DOCTOR_BAL, psc_token(host, "899910000027"))
+    assert b"voici le compte rendu" in received
+    unknown = httpx.post(
+        f"{control}/mocks/mss/state", json={"deliver": [{"to": "personne@hopital-test.mssante.fr", "message": "x"}]}
+    )
+    assert unknown.status_code == 400 and "no mailbox" in unknown.text

@@ -182,6 +182,7 @@ def test_submission_delivers_keeps_dsn_parameters_and_journals(mock: Mock) -> No
     assert payload(record, "request") == MESSAGE % (HOSPITALIER.encode(), GENERALISTE.encode())
     assert payload(record, "response").startswith(b"250 2.0.0")
     assert record["correlation"] == {
+        "address": HOSPITALIER,
         "from": HOSPITALIER,
         "to": GENERALISTE,
         "message_id": "<m1@test>",

@@ -1,10 +1,12 @@
 """MSSanté operator mock: SMTP submission and IMAP over STARTTLS, XOAUTH2 (PSC) and EXTERNAL (BAL APP), DSN and MDN.
 
-Two listeners, in this order: ``smtp`` (submission, RFC 6409) and ``imap`` (RFC 3501), both plain
-TCP upgraded by STARTTLS; they share one mailbox directory, so what is submitted is in the
-recipient's INBOX for the next FETCH. Receipts: a DSN (RFC 3464) goes to the sender's INBOX when
-NOTIFY asks for one; a Mon espace santé mailbox answers ``Disposition-Notification-To`` with an
-MDN (RFC 8098) ``processed``.
+Three listeners, in this order: ``smtp`` (submission, RFC 6409) and ``imap`` (RFC 3501), both plain
+TCP upgraded by STARTTLS, and ``crl`` (plain HTTP, the test CA's CRL); smtp and imap share one
+mailbox directory, so what is submitted is in the recipient's INBOX for the next FETCH.
+Receipts: a DSN (RFC 3464) goes to the sender's INBOX when NOTIFY asks for one; a Mon espace
+santé mailbox answers ``Disposition-Notification-To`` with an MDN (RFC 8098) ``processed``.
+Security probes (``{"probe": KIND}``, see probes.py) change what the next sessions meet on the
+same smtp and imap ports.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from segur.mocks.mss.mailboxes import (
     bal_from_json,
     patient_bal_from_json,
 )
+from segur.mocks.mss.probes import CrlApp, probe_context
 from segur.mocks.mss.receipts import RecipientStatus, build_dsn, build_mdn
 from segur.mocks.runtime.faults import COMMON_FAULT_KINDS
-from segur.mocks.runtime.service import MockService, StreamListener, StreamSettings
-from segur.mocks.runtime.tls import RESTRICTED_CIPHERS, server_context
+from segur.mocks.runtime.service import Listener, MockService, StreamListener, StreamSettings
+from segur.pki import Pki
 
 REPORTING_HOST = "mss-operateur-test.mssante.fr"
 
@@ -42,40 +45,46 @@ class MssMock(MockService):
         super().__init__()
         self.directory = MailboxDirectory.default()
         self.authenticator = MssAuthenticator(self.directory, introspect)
+        self.smtp: smtp.SmtpSubmissionServer | None = None
         self.imap: imap.ImapServer | None = None
+        self.pki: Pki | None = None
+        self.probe: str | None = None
+        self.crl = CrlApp()
         self.directory.on_delivery(self._delivered)
 
-    def listeners(self) -> list[StreamListener]:
-        return [StreamListener(self._smtp), StreamListener(self._imap)]
-
-    def _tls(self, settings: StreamSettings) -> Any:
-        return server_context(
-            settings.pki, require_client_cert=False, request_client_cert=True, ciphers=RESTRICTED_CIPHERS
-        )
+    def listeners(self) -> list[StreamListener | Listener]:
+        crl = Listener(self.crl, path="/crl/test-ca.crl", tls=False, require_client_cert=False)
+        return [StreamListener(self._smtp), StreamListener(self._imap), crl]
 
     def _smtp(self, settings: StreamSettings) -> smtp.SmtpSubmissionServer:
-        return smtp.SmtpSubmissionServer(
-            directory=self.directory,
-            authenticator=self.authenticator,
-            journal=settings.journal,
-            tls=self._tls(settings),
-            faults=self.faults,
-            host=settings.host,
-            port=settings.port,
-            receipts=self._send_dsn,
-        )
+        self.pki = self.crl.pki = settings.pki
+        self.smtp = smtp.SmtpSubmissionServer(**self._shared(settings), receipts=self._send_dsn)
+        return self.smtp
 
     def _imap(self, settings: StreamSettings) -> imap.ImapServer:
-        self.imap = imap.ImapServer(
-            directory=self.directory,
-            authenticator=self.authenticator,
-            journal=settings.journal,
-            tls=self._tls(settings),
-            faults=self.faults,
-            host=settings.host,
-            port=settings.port,
-        )
+        self.imap = imap.ImapServer(**self._shared(settings))
         return self.imap
+
+    def _shared(self, settings: StreamSettings) -> dict[str, Any]:
+        """What both mail servers are built with: one directory, one authenticator, one fault queue."""
+        return {
+            "directory": self.directory,
+            "authenticator": self.authenticator,
+            "journal": settings.journal,
+            "tls": probe_context(settings.pki, None),
+            "faults": self.faults,
+            "host": settings.host,
+            "port": settings.port,
+        }
+
+    def _set_probe(self, kind: str | None) -> None:
+        """New sessions on both ports meet ``kind``; sessions already open keep what they started with."""
+        if self.pki is None or self.smtp is None or self.imap is None:
+            raise ValueError("the MSSanté listeners are not running: no probe can be set")
+        context = probe_context(self.pki, kind)
+        for server in (self.smtp, self.imap):
+            server.tls, server.probe = context, kind
+        self.probe = kind
 
     def _send_dsn(self, request: smtp.ReceiptRequest) -> None:
         recipients = [RecipientStatus(r.address, r.action, r.status, r.diagnostic, r.orcpt) for r in request.recipients]
@@ -105,28 +114,63 @@ class MssMock(MockService):
                 self.directory.deliver(address, report)
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
-        """``{"bals": [...], "patients": [...], "replace": false}``, entries as in mailboxes.yaml."""
-        unknown = set(state) - {"bals", "patients", "replace"}
+        """``{"bals": [...], "patients": [...], "replace": false}``, entries as in mailboxes.yaml.
+
+        ``"probe": KIND | null`` sets the security probe (probes.PROBE_KINDS); ``"crl": "available" |
+        "unavailable"`` makes the CRL endpoint answer or 503; ``"deliver": [{"to", "message"}]`` files
+        messages (RFC 5322 text, ASCII) in INBOXes as if another operator had relayed them: how the
+        harness writes to the SUT as a colleague.
+        """
+        unknown = set(state) - {"bals", "patients", "replace", "probe", "crl", "deliver"}
         if unknown:
             raise ValueError(f"unknown MSSanté state fields: {sorted(unknown)}")
+        if state.get("crl", "available") not in ("available", "unavailable"):
+            raise ValueError('"crl" must be "available" or "unavailable"')
         bals = [bal_from_json(entry) for entry in state.get("bals", [])]
         bals += [patient_bal_from_json(entry) for entry in state.get("patients", [])]
+        if "probe" in state:
+            self._set_probe(state["probe"])
+        if "crl" in state:
+            self.crl.available = state["crl"] == "available"
+        deliveries = [_delivery(entry) for entry in state.get("deliver", [])]
         with self.directory.lock:
             if state.get("replace"):
                 self.directory.bals.clear()
             for bal in bals:
                 self.directory.add(bal)
-            return self.directory.snapshot()
+        for address, raw in deliveries:
+            try:
+                self.directory.deliver(address, raw)
+            except Undeliverable as refused:
+                raise ValueError(f"cannot deliver to {address}: {refused.reason}") from None
+        return self.snapshot()
 
     def reset(self) -> None:
         seeded = MailboxDirectory.default()
         with self.directory.lock:
             self.directory.bals = seeded.bals
         self.faults.clear()
+        if self.probe is not None:
+            self._set_probe(None)
+        self.crl.available = True
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.directory.snapshot(), "pending_faults": self.faults.pending()}
+        return {
+            **self.directory.snapshot(),
+            "pending_faults": self.faults.pending(),
+            "probe": self.probe,
+            "crl": "available" if self.crl.available else "unavailable",
+        }
 
 
 def _header_address(raw: bytes, name: str) -> str:
     return parseaddr(str(message_from_bytes(raw).get(name, "")))[1]
+
+
+def _delivery(entry: dict[str, Any]) -> tuple[str, bytes]:
+    if set(entry) != {"to", "message"} or not isinstance(entry["message"], str):
+        raise ValueError('each delivery is {"to": address, "message": RFC 5322 text}')
+    try:
+        return str(entry["to"]), entry["message"].encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("a delivered message must be 7-bit ASCII (MIME-encode its parts)") from None

@@ -32,6 +32,11 @@ class Principal:
     certificate_cn: str = ""
     token_expires: float | None = None  # the access token's exp (epoch s): the session ends when it passes
 
+    def correlation(self) -> dict[str, str]:
+        """What every journal record of the session says about who it is (SMTP and IMAP alike)."""
+        who = {"national_id": self.national_id} if self.national_id else {"certificate_cn": self.certificate_cn}
+        return {"address": self.address, "auth": self.mechanism, **who}
+
 
 class AuthRefused(Exception):
     """A refused authentication; ``challenge`` is XOAUTH2's JSON error, sent before the final refusal."""

@@ -20,6 +20,7 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
+import functools
 import re
 import ssl
 import time
@@ -44,12 +45,14 @@ from segur.mocks.mss.imap_syntax import (
     section_bytes,
 )
 from segur.mocks.mss.mailboxes import Bal, Folder, MailboxDirectory, StoredMessage
+from segur.mocks.mss.probes import IMPLICIT_TLS, PLAIN_AUTH, ProbeSession, tls_first
 from segur.mocks.runtime.faults import FaultInjector
 from segur.mocks.runtime.http import peer_info
 
 FAULT_KINDS = ("imap_no", "imap_bye", "timeout")
 GREETING_CAPABILITIES = b"IMAP4rev1 STARTTLS LOGINDISABLED"
 CAPABILITIES = b"IMAP4rev1 AUTH=XOAUTH2 AUTH=EXTERNAL SASL-IR IDLE UIDPLUS LOGINDISABLED"
+PLAIN_AUTH_CAPABILITIES = b"IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR"  # the plain-auth probe: LOGIN allowed in clear
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 MAX_LINE = 64 * 1024
 DEFAULT_MAX_LITERAL = 50 * 1024 * 1024
@@ -109,6 +112,7 @@ class ImapServer:
         self.idle_timeout = idle_timeout
         self.handshake_timeout = handshake_timeout
         self.clock = clock
+        self.probe: str | None = None  # the security probe new sessions meet (probes.py)
         self._server: asyncio.base_events.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[asyncio.Task[None], _Session] = {}
@@ -124,7 +128,16 @@ class ImapServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._serve, self.host, self.requested_port, limit=MAX_LINE)
+        self._server = await self._loop.create_server(self._connection, self.host, self.requested_port)
+
+    def _connection(self) -> asyncio.BaseProtocol:
+        """What ``asyncio.start_server`` builds, behind a first TLS handshake under the implicit-tls probe."""
+        probe = ProbeSession(self.probe, "imap", self.journal) if self.probe else None
+        reader = asyncio.StreamReader(limit=MAX_LINE, loop=self._loop)
+        protocol = asyncio.StreamReaderProtocol(reader, functools.partial(self._serve, probe=probe), loop=self._loop)
+        if probe is not None and probe.kind == IMPLICIT_TLS:
+            return tls_first(protocol, self.tls, probe)
+        return protocol
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -144,16 +157,20 @@ class ImapServer:
             if session.bal is not None and session.bal.address.lower() == address.strip().lower():
                 session.wake.set()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, probe: ProbeSession | None = None
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._sessions[task] = _Session(self, reader, writer)
+        self._sessions[task] = _Session(self, reader, writer, probe)
         try:
             await self._sessions[task].run()
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
             self._sessions.pop(task, None)
+            if probe is not None:
+                probe.close()
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -174,12 +191,19 @@ class _Candidate:
 
 
 class _Session:
-    def __init__(self, server: ImapServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        server: ImapServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        probe: ProbeSession | None = None,
+    ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
+        self.probe = probe
         self.peer = peer_info(writer)
-        self.secure = False
+        self.secure = writer.get_extra_info("ssl_object") is not None  # implicit TLS (probe)
         self.principal: Principal | None = None
         self.bal: Bal | None = None
         self.folder: Folder | None = None
@@ -197,8 +221,18 @@ class _Session:
             return "nonauth"
         return "selected" if self.folder is not None else "auth"
 
+    @property
+    def capabilities(self) -> bytes:
+        if self.probe is not None and self.probe.kind == PLAIN_AUTH:
+            return PLAIN_AUTH_CAPABILITIES
+        return CAPABILITIES if self.secure else GREETING_CAPABILITIES
+
+    def tagged(self, outcome: dict[str, object]) -> dict[str, object]:
+        """A journal outcome, with the probe this session runs under."""
+        return {"probe": self.probe.kind, **outcome} if self.probe is not None else outcome
+
     async def run(self) -> None:
-        self.writer.write(b"* OK [CAPABILITY " + GREETING_CAPABILITIES + b"] MSSante operator mock ready\r\n")
+        self.writer.write(b"* OK [CAPABILITY " + self.capabilities + b"] MSSante operator mock ready\r\n")
         await self.writer.drain()
         while True:
             self.transcript, self.pending, self.after = bytearray(), bytearray(), None
@@ -237,6 +271,8 @@ class _Session:
             await self._finish(started, tag, "imap-" + (name.lower() or "unparsed"), "BAD", str(error))
             return True
         operation = "imap-" + name.lower().replace(" ", "-")
+        if self.probe is not None:
+            self.probe.command(name, self.writer)
         try:
             status, text = await self._dispatch(name, parser)
         except ImapSyntaxError as error:
@@ -257,6 +293,8 @@ class _Session:
         if entry is None:
             return "BAD", f"unknown or unsupported command {name}"
         handler, states = entry
+        if self.probe is not None and self.probe.kind == PLAIN_AUTH and name in ("LOGIN", "AUTHENTICATE", "STARTTLS"):
+            return await self._plain_auth(name, parser)
         if not self.secure and name not in ("CAPABILITY", "NOOP", "LOGOUT", "STARTTLS"):
             return "NO", "[PRIVACYREQUIRED] STARTTLS first"
         if states and self.state not in states:
@@ -272,6 +310,20 @@ class _Session:
         if self.folder is not None and status == "OK" and name != "LOGOUT":
             self.pending += self._sync(allow_expunge=name not in ("FETCH", "STORE", "SEARCH"))
         return status, text
+
+    async def _plain_auth(self, name: str, parser: Parser) -> tuple[str, str]:
+        """Plain-auth probe: take the credentials (journaled redacted) so the journal can say they were sent."""
+        if name == "STARTTLS":
+            return "NO", "STARTTLS is not available"
+        mechanism = "LOGIN"
+        if name == "AUTHENTICATE":
+            parser.sp()
+            mechanism = parser.atom().upper()
+            if parser.peek() != b" ":
+                await self._sasl_line(b"+ \r\n")
+        assert self.probe is not None
+        self.probe.credentials_sent(mechanism)
+        return "NO", "[PRIVACYREQUIRED] credentials sent without TLS are refused"
 
     async def _read_command(self) -> bytes | None:
         raw = bytearray()
@@ -330,6 +382,7 @@ class _Session:
 
     def _journal(self, started: str, operation: str, status: str, response: bytes) -> None:
         request = re.sub(rb"^(\S+ AUTHENTICATE \S+ )\S+", rb"\1<redacted>", self.request, flags=re.IGNORECASE)
+        request = re.sub(rb"^(\S+ LOGIN ).*", rb"\1<redacted>", request, flags=re.IGNORECASE | re.DOTALL)
         self.server.journal.record(
             Exchange(
                 mock="mss",
@@ -338,11 +391,8 @@ class _Session:
                 response=bytes(self.transcript) + response,
                 started=started,
                 peer=self.peer,
-                correlation={
-                    "address": self.bal.address if self.bal else "",
-                    "auth": self.principal.mechanism if self.principal else "",
-                },
-                outcome={"status": status},
+                correlation=self.principal.correlation() if self.principal else {},
+                outcome=self.tagged({"status": status}),
             )
         )
 
@@ -413,7 +463,7 @@ def _flags(flags: set[str]) -> bytes:
 @command("CAPABILITY")
 async def _capability(session: _Session, parser: Parser) -> tuple[str, str]:
     parser.end()
-    session._queue(b"* CAPABILITY " + (CAPABILITIES if session.secure else GREETING_CAPABILITIES) + b"\r\n")
+    session._queue(b"* CAPABILITY " + session.capabilities + b"\r\n")
     return "OK", "CAPABILITY completed"
 
 
@@ -455,9 +505,11 @@ async def _starttls(session: _Session, parser: Parser) -> tuple[str, str]:
                     response=b"",
                     started=started,
                     peer=session.peer,
-                    outcome={"refused": "tls", "reason": f"{type(error).__name__}: {error}"},
+                    outcome=session.tagged({"refused": "tls", "reason": f"{type(error).__name__}: {error}"}),
                 )
             )
+            if session.probe is not None:
+                session.probe.refused(error)
             session.writer.close()
             return
         session.secure = True

@@ -31,11 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosmtpd.smtp import ALLOWED_BEFORE_STARTTLS, SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import ALLOWED_BEFORE_STARTTLS, SMTP, AuthResult, Envelope, Session, TLSSetupException
 
 from segur.journal import Exchange, Journal, now_iso
 from segur.mocks.mss.auth import XOAUTH2, AuthRefused, MssAuthenticator, Principal
 from segur.mocks.mss.mailboxes import OPERATOR_MAX_MESSAGE_BYTES, PATIENT_DOMAIN, MailboxDirectory, Undeliverable
+from segur.mocks.mss.probes import IMPLICIT_TLS, PLAIN_AUTH, ProbeSession, tls_first
 from segur.mocks.runtime.faults import FaultInjector, FaultRule
 from segur.mocks.runtime.http import peer_info
 
@@ -180,24 +181,46 @@ class SubmissionProtocol(SMTP):
 
     line_length_limit = AUTH_LINE_LIMIT
 
-    def __init__(self, server: SmtpSubmissionServer, **kwargs: Any) -> None:
+    def __init__(self, server: SmtpSubmissionServer, probe: ProbeSession | None = None, **kwargs: Any) -> None:
         # Per connection: aiosmtpd's class-level dict grows by 26 at every EHLO of every session.
         self.command_size_limits = collections.defaultdict(lambda: COMMAND_LIMIT)
         super().__init__(server, **kwargs)
         self.submission = server
+        self.probe = probe
         self.pending_dsn: tuple[str, str] = ("", "")
         self.pending_rcpt: tuple[tuple[str, ...], str] = ((), "")
         self.plaintext_journaled = False
         # RFC 3207 4: only NOOP, EHLO, STARTTLS and QUIT before TLS. aiosmtpd's own gate answers
         # without an enhanced code and cannot journal, so every other command goes through ours.
         self._smtp_methods = {
-            name: method if name in ALLOWED_BEFORE_STARTTLS else self._tls_gate(name, method)
+            name: self._observed(name, method if name in ALLOWED_BEFORE_STARTTLS else self._tls_gate(name, method))
             for name, method in self._smtp_methods.items()
         }
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # Implicit TLS (probe): the transport is already TLS, which aiosmtpd only knows after its own STARTTLS.
+        if self.session.ssl is None and transport.get_extra_info("ssl_object") is not None:
+            self.session.ssl = {"ssl_object": transport.get_extra_info("ssl_object")}
+
     def connection_lost(self, error: Exception | None) -> None:
         self.submission.sessions.discard(self)
+        if self.probe is not None:
+            if isinstance(error, TLSSetupException):
+                self.probe.refused(error)
+            self.probe.close()
         super().connection_lost(error)
+
+    def _observed(self, name: str, method: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
+        if self.probe is None:
+            return method
+        probe = self.probe
+
+        async def observed(arg: str | None) -> None:
+            probe.command(name, self.transport)
+            await method(arg)
+
+        return observed
 
     def _create_envelope(self) -> SubmissionEnvelope:
         return SubmissionEnvelope()
@@ -212,6 +235,8 @@ class SubmissionProtocol(SMTP):
                 await method(arg)
                 return
             reply = "530 5.7.0 Must issue a STARTTLS command first"
+            if name == "AUTH" and self.probe is not None and self.probe.kind == PLAIN_AUTH:
+                reply = await self._plain_auth(arg or "")
             if name in ("MAIL", "AUTH") and not self.plaintext_journaled:
                 self.plaintext_journaled = True
                 shown = f"AUTH {(arg or '').split(' ')[0]}" if name == "AUTH" else f"{name} {arg or ''}"
@@ -219,6 +244,15 @@ class SubmissionProtocol(SMTP):
             await self.push(reply)
 
         return gated
+
+    async def _plain_auth(self, arg: str) -> str:
+        """Plain-auth probe: take the credentials (without keeping them) so the journal can say they were sent."""
+        mechanism, _, initial = arg.partition(" ")
+        if not initial:
+            await self.read_response(b"Username:" if mechanism.upper() == "LOGIN" else b"")
+        assert self.probe is not None
+        self.probe.credentials_sent(mechanism.upper())
+        return "535 5.7.8 credentials sent without TLS are refused"
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         reply = self._mail_refusal()
@@ -319,6 +353,7 @@ class SmtpSubmissionServer:
     max_message_bytes: int = OPERATOR_MAX_MESSAGE_BYTES
     timeout: float = 60.0
     hostname: str = "smtp.mss-operateur-test.mssante.fr"
+    probe: str | None = None
     _server: asyncio.Server | None = field(default=None, init=False, repr=False)
     sessions: set[SubmissionProtocol] = field(default_factory=set, init=False, repr=False)
 
@@ -342,19 +377,24 @@ class SmtpSubmissionServer:
     def url(self) -> str:
         return f"smtp://{self.host}:{self.port}"
 
-    def _new_session(self) -> SubmissionProtocol:
+    def _new_session(self) -> asyncio.BaseProtocol:
+        """One session, under the security probe set when it connects (``probe``, see probes.py)."""
+        probe = ProbeSession(self.probe, "smtp", self.journal) if self.probe else None
         protocol = SubmissionProtocol(
             self,
+            probe,
             data_size_limit=self.max_message_bytes,
             hostname=self.hostname,
             ident="MSSante operator mock (submission)",
-            tls_context=self.tls,
-            auth_require_tls=True,
+            tls_context=None if self.probe == PLAIN_AUTH else self.tls,
+            auth_require_tls=self.probe != IMPLICIT_TLS,  # our TLS gate still applies
             auth_exclude_mechanism=("PLAIN", "LOGIN"),
             timeout=self.timeout,
             loop=asyncio.get_running_loop(),
         )
         self.sessions.add(protocol)
+        if probe is not None and probe.kind == IMPLICIT_TLS:
+            return tls_first(protocol, self.tls, probe)
         return protocol
 
     # --- journal -------------------------------------------------------------------------------
@@ -370,6 +410,8 @@ class SmtpSubmissionServer:
         outcome: dict[str, Any] | None = None,
     ) -> None:
         """Journal one exchange; callers do this before writing the reply that ends it."""
+        if protocol.probe is not None:
+            outcome = {"probe": protocol.probe.kind, **(outcome or {})}
         self.journal.record(
             Exchange(
                 mock="mss",
@@ -394,7 +436,9 @@ class SmtpSubmissionServer:
         session.host_name = hostname
         server.command_size_limits.update(MAIL=MAIL_LIMIT, RCPT=RCPT_LIMIT, AUTH=AUTH_LINE_LIMIT)
         keywords = [f"SIZE {self.max_message_bytes}", "8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES"]
-        if session.ssl is None:
+        if server.probe is not None and server.probe.kind == PLAIN_AUTH:
+            keywords.append("AUTH PLAIN LOGIN XOAUTH2")
+        elif session.ssl is None:
             keywords.append("STARTTLS")
         else:
             # EXTERNAL only means something when the handshake verified a client certificate.
@@ -475,15 +519,11 @@ class SmtpSubmissionServer:
         principal = server.principal
         match = _MESSAGE_ID.search(message.split(b"\r\n\r\n", 1)[0])
         correlation = {
+            **principal.correlation(),
             "from": envelope.mail_from or "",
             "to": ",".join(r.address for r in envelope.recipients),
             "message_id": match.group(1).decode("ascii", "replace") if match else "",
-            "auth": principal.mechanism,
         }
-        if principal.national_id:
-            correlation["national_id"] = principal.national_id
-        if principal.certificate_cn:
-            correlation["certificate_cn"] = principal.certificate_cn
         outcome = {
             "envelope": envelope_json(server),
             "size": len(message),
@@ -601,15 +641,12 @@ class SmtpSubmissionServer:
 
     def _accept_auth(self, server: SubmissionProtocol, principal: Principal) -> AuthResult:
         reply = "235 2.7.0 Authentication successful"
-        correlation = {"national_id": principal.national_id} if principal.national_id else {}
-        if principal.certificate_cn:
-            correlation["certificate_cn"] = principal.certificate_cn
         self.record(
             server,
             "smtp-auth",
             f"AUTH {principal.mechanism} [redacted]".encode(),
             reply,
-            correlation=correlation,
+            correlation=principal.correlation(),
             outcome={"mechanism": principal.mechanism, "address": principal.address},
         )
         return AuthResult(success=True, auth_data=principal, message=reply)
