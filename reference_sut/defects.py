@@ -57,6 +57,25 @@ _NEEDS_INSI_ANSWER = (
 _NEEDS_FILED_DOCUMENT = ("DOC/va1.21", "DMP/CONF.03", "DMP/PROV.04", "DMP/PROV.05", "DMP/PROV.06")
 
 
+# MSSanté requirements the DPI's scenarios judge on what it sent or read from its applicative BAL.
+_MSS_FROM_THE_APPLICATIVE_BAL = (
+    "SC.MSS/CONF.01",
+    "SC.MSS/CONF.14",
+    "SC.MSS/CONF.15",
+    "SC.MSS/CONF.16",
+    "SC.MSS/CONF.21",
+    "SC.MSS/CONF.23",
+    "SC.MSS/CONF.24",
+    "SC.MSS/CONF.25",
+    "MSS/UX.33",
+    "MSS/va1.01",
+    "MSS/va1.13",
+    "MSS/PROV.01",
+    "MSS/PROV.02",
+    "MSS/PROV.03",
+    "MSS/PROV.04",
+)
+
 # Judged on the VIHF itself (mode, PSC token): still observed when the VIHF is signed but wrong in content.
 _JUDGED_ON_THE_VIHF = ("DMP/AIRS.03", "DMP/PSC.01")
 
@@ -221,6 +240,82 @@ DEFECTS: dict[str, Defect] = {
             "dmp-sends-unqualified-ins", "feeds the DMP with the INS of an identity not qualified", ("DMP/PROV.09",)
         ),
         Defect("dmp-lists-without-opening", "lists the DMP's documents (ITI-18) but never opens one", ("DMP/PROV.06",)),
+        # MSSanté. ``blocks`` stay empty until the self-test shows what each one hides.
+        Defect(
+            "mss-auth-before-starttls",
+            "sends AUTH with its credentials in clear before STARTTLS (then goes on over TLS)",
+            ("SC.MSS/CONF.07",),
+        ),
+        Defect(
+            "mss-no-reconnect",
+            "gives up when the operator ends a session because the PSC token expired",
+            ("SC.MSS/CONF.11",),
+        ),
+        Defect("mss-keeps-session", "keeps the IMAP session open after the PS's session ended", ("SC.MSS/CONF.10",)),
+        Defect("mss-token-on-disk", "writes the PSC access token to <data dir>/mss-session.json", ("SC.MSS/CONF.28",)),
+        Defect(
+            "mss-app-wrong-certificate",
+            "opens the applicative BAL with the signature certificate instead of auth-cli",
+            ("SC.MSS/CONF.27",),
+            blocks=_MSS_FROM_THE_APPLICATIVE_BAL,
+        ),
+        Defect("mss-no-nil", "sends messages without X-MSS-NIL", ("SC.MSS/CONF.16",)),
+        Defect("mss-no-codecda", "leaves X-MSS-CODECDA out although a CDA travels in IHE_XDM.ZIP", ("SC.MSS/CONF.15",)),
+        Defect(
+            "mss-ins-o-unqualified", "sends X-MSS-INS: O for an identity that is not qualified", ("SC.MSS/CONF.14",)
+        ),
+        Defect(
+            "mss-no-fin",
+            "leaves X-MSS-MES: FIN out when the professional forbids the patient's reply",
+            ("SC.MSS/CONF.21",),
+        ),
+        Defect(
+            "mss-bad-subject", "writes the subject without the XDM/1.0/DDM+ marker and birth date", ("SC.MSS/CONF.25",)
+        ),
+        Defect("mss-two-patients", "attaches a second patient's IHE_XDM.ZIP to the message", ("SC.MSS/CONF.23",)),
+        Defect(
+            "mss-no-mdn-request", "asks no read receipt (Disposition-Notification-To) when asked to", ("MSS/UX.33",)
+        ),
+        Defect("mss-xdm-bad-hash", "announces in METADATA.XML a SHA-1 the document does not have", ("MSS/PROV.01",)),
+        Defect(
+            "mss-patient-from-subject",
+            "files a received document under the patient named in the subject, not METADATA.XML's",
+            ("SC.MSS/CONF.24",),
+        ),
+        Defect("mss-shows-xdm-prefix", "shows received subjects with their XDM/1.0/DDM+ marker", ("MSS/va1.01",)),
+        Defect("mss-replace-as-new", "sends a corrected document as a new one (no RPLC, new setId)", ("MSS/va1.13",)),
+        Defect("mss-drops-failed-message", "forgets a message the operator did not take", ("MSS/PROV.04",)),
+        Defect(
+            "mss-from-header-mismatch",
+            "writes a generic no-reply address in From; the BAL appears only in the SMTP envelope",
+            ("SC.MSS/CONF.01",),
+        ),
+        Defect(
+            "mss-app-bal-despite-ps",
+            "DPI: keeps sending from its applicative BAL when a PS is logged in with Pro Santé Connect",
+            ("SC.MSS/CONF.03",),
+            blocks=("SC.MSS/CONF.10", "SC.MSS/CONF.11"),
+        ),
+        Defect(
+            "mss-accepts-legacy-tls",
+            "accepts TLS 1.0/1.1 and every cipher suite from the operator",
+            ("SC.MSS/CONF.05",),
+        ),
+        Defect(
+            "mss-no-certificate-check",
+            "accepts any server certificate (expired, revoked, unknown CA)",
+            ("SC.MSS/CONF.06", "SC.MSS/CONF.12", "SC.MSS/CONF.22"),
+        ),
+        Defect(
+            "mss-no-crl-check",
+            "never checks the operator's certificate against the CRL",
+            ("SC.MSS/CONF.12", "SC.MSS/CONF.22"),
+        ),
+        Defect(
+            "mss-forgets-crl",
+            "keeps no copy of the CRL: when it cannot be fetched, connects unchecked",
+            ("SC.MSS/CONF.22",),
+        ),
     )
 }
 

@@ -47,6 +47,42 @@ DMP_ACTIONS = (
 )  # fmt: skip
 
 
+def document_request(
+    practice: Practice, level: str, patient: CdaPatient, document_id: CdaId, params: dict[str, Any]
+) -> CdaRequest:
+    """The document a clinician of ``practice`` validates now for ``patient`` (DMP and MSSanté alike)."""
+    now = dt.datetime.now(PARIS).replace(microsecond=0)
+    return CdaRequest(
+        kind=practice.kind,
+        level=level,
+        patient=patient,
+        author=practice.author,
+        organisation=practice.organisation,
+        effective_time=now,
+        service_start=now - dt.timedelta(days=2),
+        service_stop=now - dt.timedelta(hours=1),
+        document_id=document_id,
+        set_id=CdaId(f"{document_id.root}.0"),
+        text=tuple(params.get("texte") or ("Document de synthèse produit par le logiciel de référence.",)),
+    )
+
+
+def cda_patient(patient: PatientView, practice: Practice, ins: str, ins_oid: str) -> CdaPatient:
+    """The CDA recordTarget from the local identity; ``ins``/``ins_oid`` as the exchange may carry them."""
+    traits = patient.traits
+    return CdaPatient(
+        ins=ins,
+        ins_oid=ins_oid,
+        birth_family_name=traits["nom_naissance"],
+        given_names=tuple(traits["prenoms"].split()),
+        birth_date=dt.date.fromisoformat(traits["date_naissance"]),
+        gender=traits["sexe"],
+        birthplace_cog=traits.get("lieu_naissance"),
+        local_id=patient.patient_id,
+        local_id_oid=practice.oid_root + ".1",
+    )
+
+
 @dataclass(frozen=True)
 class Practice:
     """Who the software is: the organisation, its local user (AIR mode) and what it writes."""
@@ -287,26 +323,13 @@ class DmpFeature:
         return str(id(self) % 100_000)
 
     def _new_document(self, patient: PatientView, level: str, params: dict[str, Any]) -> DmpDocument:
-        self._ins(patient)
+        ins, oid = self._ins(patient)  # refuses an identity whose INS may not leave the software
         if "dmp-n3-only" in self.defects:
             level = "N3"
         number = next(self._ids)
         practice = self.practice
         document_id = CdaId(f"{practice.oid_root}.{self._instance}.{number}")
-        now = dt.datetime.now(PARIS).replace(microsecond=0)
-        request = CdaRequest(
-            kind=practice.kind,
-            level=level,
-            patient=self._cda_patient(patient),
-            author=practice.author,
-            organisation=practice.organisation,
-            effective_time=now,
-            service_start=now - dt.timedelta(days=2),
-            service_stop=now - dt.timedelta(hours=1),
-            document_id=document_id,
-            set_id=CdaId(f"{document_id.root}.0"),
-            text=tuple(params.get("texte") or ("Document de synthèse produit par le logiciel de référence.",)),
-        )
+        request = document_request(practice, level, cda_patient(patient, practice, ins, oid), document_id, params)
         confidentiality = tuple(str(code) for code in params.get("confidentialite", ()))
         document = DmpDocument(f"D{number:05d}", patient.patient_id, request, level, confidentiality)
         with self._lock:
@@ -380,21 +403,6 @@ class DmpFeature:
             raise ActionError("identity_not_qualified", "the DMP needs the INS of a qualified identity", status=409)
         ins = patient.ins["matricule"] + patient.ins["cle"]
         return ins, self.oid_mapping.get(patient.ins["oid"], patient.ins["oid"])
-
-    def _cda_patient(self, patient: PatientView) -> CdaPatient:
-        traits = patient.traits
-        ins, oid = self._ins(patient)
-        return CdaPatient(
-            ins=ins,
-            ins_oid=oid,
-            birth_family_name=traits["nom_naissance"],
-            given_names=tuple(traits["prenoms"].split()),
-            birth_date=dt.date.fromisoformat(traits["date_naissance"]),
-            gender=traits["sexe"],
-            birthplace_cog=traits.get("lieu_naissance"),
-            local_id=patient.patient_id,
-            local_id_oid=self.practice.oid_root + ".1",
-        )
 
     def _document(self, patient: PatientView, unique_id: str) -> DmpDocument:
         for document in self.documents.values():

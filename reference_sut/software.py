@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from segur.reference_sut.cda import CdaRequest
 from segur.reference_sut.dmp import DmpFeature, PatientView, PscIdentity
 from segur.reference_sut.dmp_client import DmpError
 from segur.reference_sut.errors import ActionError
 from segur.reference_sut.insi_client import InsiAnswer, InsiClient, InsiSettings, InsiUnavailable
+from segur.reference_sut.mss import MssFeature
 from segur.reference_sut.psc_client import PscClient, PscError, PscSession, PscSettings, UserinfoInvalid, national_id
 
 PROVISOIRE, RECUPEREE, VALIDEE, QUALIFIEE = "provisoire", "recuperee", "validee", "qualifiee"
@@ -87,6 +89,9 @@ class IdentitySoftware:
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self.dmp = DmpFeature(profile, self.defects, version, self._psc_identity)
+        self.mss = MssFeature(
+            profile, self.defects, self.data_dir, lambda: self.psc, self._patient_views, self._produced_request
+        )
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -133,12 +138,17 @@ class IdentitySoftware:
         if dmp:
             self.dmp.configure(dmp, params["pki"])
             configured.append("dmp")
+        mss = params["services"].get("mss")
+        if mss:
+            self.mss.configure(mss, params["pki"], self.dmp.oid_mapping)
+            configured.append("mss")
         return {"configured": configured, "certificate": certificate, "psc": urls}
 
     def reset(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.patients.clear()
             self.dmp.reset()
+            self.mss.reset()
             if self.psc is not None:
                 self.psc.forget()
             self.psc_error = None
@@ -216,6 +226,8 @@ class IdentitySoftware:
                 raise UserinfoInvalid("userinfo sub differs from the session's")
             found = national_id(info, session.id_claims, self.defects)
         except PscError as error:
+            if client.session is None:  # the refresh token was refused: the PS's MSSanté session ends too
+                self.mss.session_ended()
             raise ActionError(error.code, str(error), error.status) from error
         return {"national_id": found, "rafraichi": session.refreshes > before}
 
@@ -229,6 +241,8 @@ class IdentitySoftware:
             return {"logout_url": client.logout_url(self.psc_urls()["post_logout_redirect_uri"])}
         except PscError as error:
             raise ActionError(error.code, str(error), error.status) from error
+        finally:
+            self.mss.session_ended()
 
     def _psc_failure(self, error: PscError) -> ActionError:
         with self._lock:
@@ -322,7 +336,11 @@ class IdentitySoftware:
     def get_patient(self, params: dict[str, Any]) -> dict[str, Any]:
         patient = self._patient(params)
         documents = [d.to_json() for d in self.dmp.documents.values() if d.patient_id == patient.patient_id]
-        return {**patient.to_json(), "documents_dmp": documents}
+        return {
+            **patient.to_json(),
+            "documents_dmp": documents,
+            "messages_mss": self.mss.messages_of(patient.patient_id),
+        }
 
     # -- DMP: the patient comes from here, the rules from reference_sut/dmp.py ------------------
 
@@ -351,18 +369,44 @@ class IdentitySoftware:
         return self._dmp_action(params, lambda view: self.dmp.delete_document(view, params))
 
     def _dmp_action(self, params: dict[str, Any], action: Callable[[PatientView], dict[str, Any]]) -> dict[str, Any]:
-        patient = self._patient(params)
-        view = PatientView(
+        view = self._view(self._patient(params))
+        try:
+            return action(view)
+        except DmpError as error:  # the DMP refused or did not answer: say so, with its codes
+            raise ActionError("dmp_error", str(error), status=502) from error
+
+    def _view(self, patient: Patient) -> PatientView:
+        return PatientView(
             patient.patient_id,
             patient.traits,
             patient.statut,
             patient.ins,
             lambda operation, code, **details: self._trace(patient, operation, code, **details),
         )
-        try:
-            return action(view)
-        except DmpError as error:  # the DMP refused or did not answer: say so, with its codes
-            raise ActionError("dmp_error", str(error), status=502) from error
+
+    # -- MSSanté: the patient comes from here, the rules from reference_sut/mss.py ----------------
+
+    def send_mss_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.mss.send(self._view(self._patient(params)), params)
+
+    def replace_mss_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.mss.replace(self._view(self._patient(params)), params)
+
+    def resend_mss_messages(self, params: dict[str, Any]) -> dict[str, Any]:
+        patient_id = self._patient(params).patient_id if params.get("patient_id") else None
+        return self.mss.resend(patient_id)
+
+    def read_mss_mailbox(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.mss.read()
+
+    def _patient_views(self) -> list[PatientView]:
+        with self._lock:
+            return [self._view(patient) for patient in self.patients.values()]
+
+    def _produced_request(self, patient_id: str, document_id: str) -> CdaRequest | None:
+        """A document produce_document made for this patient: MSSanté sends it as it is."""
+        document = self.dmp.documents.get(document_id)
+        return document.request if document is not None and document.patient_id == patient_id else None
 
     def export_identity(self, params: dict[str, Any]) -> dict[str, Any]:
         """The identity as it would leave the software in any exchange (document, message, DMP)."""

@@ -29,6 +29,10 @@ ACTIONS: dict[str, str] = {
     "mask_document": "mask (or unmask) a DMP document to other professionals",
     "replace_document": "replace a DMP document with a corrected version",
     "delete_document": "delete a document from the patient's DMP",
+    "send_mss_message": "send a document about the patient by MSSanté to a professional or to the patient",
+    "replace_mss_message": "send a corrected document that cancels and replaces one sent by MSSanté",
+    "resend_mss_messages": "send again the MSSanté messages kept after a temporary or permanent failure",
+    "read_mss_mailbox": "read new MSSanté messages over IMAP and integrate the documents they carry",
 }
 OBSERVATIONS = ("get_patient", "export_identity", "current_user")
 # Result key set to False by an adapter that cannot see the outcome of what it triggered

@@ -31,6 +31,12 @@ INSTRUCTIONS = {
     "mask_document": "Masquez aux professionnels le document {unique_id} du patient {patient_id} dans le DMP.",
     "replace_document": "Remplacez dans le DMP le document {unique_id} du patient {patient_id} (version corrigée).",
     "delete_document": "Supprimez du DMP le document {unique_id} du patient {patient_id}.",
+    "send_mss_message": "Envoyez par MSSanté un document du patient {patient_id} à {destinataire} "
+    "(accusé de lecture : {accuse_lecture} ; réponse du patient bloquée : {bloquer_reponse}).",
+    "replace_mss_message": "Envoyez par MSSanté une version corrigée qui annule et remplace le message {message_id} "
+    "du patient {patient_id}.",
+    "resend_mss_messages": "Relancez l'envoi des messages MSSanté en attente ou en erreur (patient {patient_id}).",
+    "read_mss_mailbox": "Relevez la boîte aux lettres MSSanté et ouvrez les nouveaux messages.",
 }
 # Actions whose effect is visible at a mock: the adapter waits for a new journal record.
 EXPECTED_TRAFFIC = {
@@ -47,6 +53,10 @@ EXPECTED_TRAFFIC = {
     "mask_document": "dmp",
     "replace_document": "dmp",
     "delete_document": "dmp",
+    "send_mss_message": "mss",
+    "replace_mss_message": "mss",
+    "resend_mss_messages": "mss",
+    "read_mss_mailbox": "mss",
 }
 
 
