@@ -87,8 +87,8 @@ PDF_PART = (PDF_NAME, "application/pdf", PDF)
         ({"Subject": "Lettre de liaison ADRTROIS DOMINIQUE"}, {}, ("MSS-SUBJECT", "SC.MSS/CONF.25")),
         ({"Subject": SUBJECT.replace("ADRTROIS", "DUPONT")}, {}, ("MSS-SUBJECT", "SC.MSS/CONF.25")),
         ({"Subject": SUBJECT.replace("12/05/1982", "1982-05-12")}, {}, ("MSS-SUBJECT-DATE", "SC.MSS/CONF.25")),
-        ({"Message_ID": None}, {}, ("MSS-MIME-MESSAGE-ID", "MSS/PROV.MIME")),
-        ({"Message_ID": "20261120.42@ch-test"}, {}, ("MSS-MIME-MESSAGE-ID", "MSS/PROV.MIME")),
+        ({"Message_ID": None}, {}, ("MSS-MIME-MESSAGE-ID", "MSS/PROV.03")),
+        ({"Message_ID": "20261120.42@ch-test"}, {}, ("MSS-MIME-MESSAGE-ID", "MSS/PROV.03")),
         ({"Disposition_Notification_To": None}, {"expect_mdn": True}, ("MSS-MDN", "MSS/UX.33")),
     ],
 )
@@ -105,12 +105,12 @@ def test_each_header_mutation_is_caught(mutation: dict, options: dict[str, Any],
             [(*ZIP[:2], build_xdm(patient_id=patient_cx(ZOE), set_patient_id=patient_cx(ZOE))), PDF_PART],
             ("XDM-PATIENT-CDA", "SC.MSS/CONF.23"),
         ),
-        ([ZIP, ("compte rendu.pdf", "application/pdf", PDF)], ("MSS-PDF-NAME", "MSS/PROV.PDF")),
-        ([ZIP, ("2026-11-20_LDL_ADRTROIS_DOMINIQUE.pdf", "application/pdf", PDF)], ("MSS-PDF-NAME", "MSS/PROV.PDF")),
-        ([ZIP, ("20261120_LDL_DUPONT_DOMINIQUE.pdf", "application/pdf", PDF)], ("MSS-PDF-NAME", "MSS/PROV.PDF")),
+        ([ZIP, ("compte rendu.pdf", "application/pdf", PDF)], ("MSS-PDF-NAME", "MSS/PROV.02")),
+        ([ZIP, ("2026-11-20_LDL_ADRTROIS_DOMINIQUE.pdf", "application/pdf", PDF)], ("MSS-PDF-NAME", "MSS/PROV.02")),
+        ([ZIP, ("20261120_LDL_DUPONT_DOMINIQUE.pdf", "application/pdf", PDF)], ("MSS-PDF-NAME", "MSS/PROV.02")),
         ([ZIP, (PDF_NAME, "application/pdf", b"not a pdf")], ("MSS-PDF-CONTENT", "SC.MSS/CONF.23")),
-        ([(*ZIP[:2], build_xdm(hash="0" * 40)), PDF_PART], ("XDM-HASH", "MSS/PROV.XDM")),
-        ([(*ZIP[:2], b"PK\x03\x04 truncated"), PDF_PART], ("XDM-ZIP-CORRUPT", "MSS/PROV.XDM")),
+        ([(*ZIP[:2], build_xdm(hash="0" * 40)), PDF_PART], ("XDM-HASH", "MSS/PROV.01")),
+        ([(*ZIP[:2], b"PK\x03\x04 truncated"), PDF_PART], ("XDM-ZIP-CORRUPT", "MSS/PROV.01")),
     ],
 )
 def test_each_attachment_mutation_is_caught(attachments: list, expected: tuple[str, str]) -> None:
@@ -152,7 +152,7 @@ def _raw_text_part(content_type: str, body: bytes) -> bytes:
     ],
 )
 def test_text_parts_must_declare_and_be_utf8(content_type: str, body: bytes, rule: str) -> None:
-    assert errors(validate_mss_message(_raw_text_part(content_type, body))) == {(rule, "MSS/PROV.MIME")}
+    assert errors(validate_mss_message(_raw_text_part(content_type, body))) == {(rule, "MSS/PROV.03")}
 
 
 def test_the_raw_builder_gives_a_clean_baseline() -> None:

@@ -99,17 +99,17 @@ def test_any_subset_name_is_found_by_listing() -> None:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"drop": ("README.TXT",)}, ("XDM-LAYOUT-README", "MSS/PROV.XDM")),
-        ({"drop": ("INDEX.HTM",)}, ("XDM-LAYOUT-INDEX", "MSS/PROV.XDM")),
-        ({"drop": ("IHE_XDM/SUBSET01/METADATA.XML",)}, ("XDM-METADATA", "MSS/PROV.XDM")),
-        ({"uri": "DOC0002.XML"}, ("XDM-URI", "MSS/PROV.XDM")),
-        ({"uri": ""}, ("XDM-URI", "MSS/PROV.XDM")),
-        ({"hash": "0" * 40}, ("XDM-HASH", "MSS/PROV.XDM")),
-        ({"size": "12"}, ("XDM-SIZE", "MSS/PROV.XDM")),
+        ({"drop": ("README.TXT",)}, ("XDM-LAYOUT-README", "MSS/PROV.01")),
+        ({"drop": ("INDEX.HTM",)}, ("XDM-LAYOUT-INDEX", "MSS/PROV.01")),
+        ({"drop": ("IHE_XDM/SUBSET01/METADATA.XML",)}, ("XDM-METADATA", "MSS/PROV.01")),
+        ({"uri": "DOC0002.XML"}, ("XDM-URI", "MSS/PROV.01")),
+        ({"uri": ""}, ("XDM-URI", "MSS/PROV.01")),
+        ({"hash": "0" * 40}, ("XDM-HASH", "MSS/PROV.01")),
+        ({"size": "12"}, ("XDM-SIZE", "MSS/PROV.01")),
         ({"patient_id": patient_cx(ZOE), "set_patient_id": patient_cx(ZOE)}, ("XDM-PATIENT-CDA", "SC.MSS/CONF.23")),
         ({"patient_id": patient_cx(ZOE)}, ("XDM-PATIENT-MISMATCH", "SC.MSS/CONF.23")),
-        ({"set_patient_id": patient_cx(oid=OID_INS_NIR)}, ("XDM-PATIENT-OID", "MSS/PROV.XDM")),
-        ({"set_patient_id": patient_cx(DOMINIQUE[:13] + "00")}, ("XDM-PATIENT", "MSS/PROV.XDM")),
+        ({"set_patient_id": patient_cx(oid=OID_INS_NIR)}, ("XDM-PATIENT-OID", "MSS/PROV.01")),
+        ({"set_patient_id": patient_cx(DOMINIQUE[:13] + "00")}, ("XDM-PATIENT", "MSS/PROV.01")),
     ],
 )
 def test_each_layout_or_metadata_defect_is_caught(options: dict, expected: tuple[str, str]) -> None:
@@ -117,11 +117,11 @@ def test_each_layout_or_metadata_defect_is_caught(options: dict, expected: tuple
 
 
 def test_metadata_that_is_not_xml_or_not_ebrim_is_a_finding() -> None:
-    assert ("XDM-METADATA", "MSS/PROV.XDM") in rules(
+    assert ("XDM-METADATA", "MSS/PROV.01") in rules(
         validate_xdm(build_xdm(extra={"IHE_XDM/SUBSET01/METADATA.XML": b"<oops"}))
     )
     doctype = b'<!DOCTYPE x [<!ENTITY a "b">]><x/>'
-    assert ("XDM-METADATA", "MSS/PROV.XDM") in rules(
+    assert ("XDM-METADATA", "MSS/PROV.01") in rules(
         validate_xdm(build_xdm(extra={"IHE_XDM/SUBSET01/METADATA.XML": doctype}))
     )
 
@@ -131,7 +131,7 @@ def test_production_oids_are_accepted_only_when_the_caller_says_so() -> None:
     archive = build_xdm(
         data=document().replace(OID_INS_NIR_TEST.encode(), OID_INS_NIR.encode()), patient_id=cx, set_patient_id=cx
     )
-    assert ("XDM-PATIENT-OID", "MSS/PROV.XDM") in rules(validate_xdm(archive))
+    assert ("XDM-PATIENT-OID", "MSS/PROV.01") in rules(validate_xdm(archive))
     assert rules(validate_xdm(archive, oids=InsOids.production())) == set()
 
 
@@ -183,4 +183,4 @@ def test_unsafe_or_unreadable_archives_are_refused_with_one_finding(archive: byt
 
 def test_an_archive_without_subset_is_a_finding() -> None:
     findings = validate_xdm(_zip({"README.TXT": b"x", "INDEX.HTM": b"y"}))
-    assert rules(findings) == {("XDM-LAYOUT-SUBSET", "MSS/PROV.XDM")}
+    assert rules(findings) == {("XDM-LAYOUT-SUBSET", "MSS/PROV.01")}

@@ -24,7 +24,7 @@ IG-hl7v2-volet-trans-lps-doc-cda-courriel-mss, struct-email-standard.md):
 Modelled (no public rule found): the X-MSS-NIL syntax (one token of letters, digits, ``.-_``), the
 libellé check (a prefix of the CDA ``code/@displayName``, or ``<n> documents``: a warning only), the
 PDF name rule ``<AAAAMMJJ>_<type>_<NOM>_<prénom>[_<dossier>].pdf`` inferred from the ANS example
-(id ``MSS/PROV.PDF``), MIME hygiene (``MSS/PROV.MIME``), and X-MSS-MES absence on a patient message
+(id ``MSS/PROV.02``), MIME hygiene (``MSS/PROV.03``), and X-MSS-MES absence on a patient message
 when the caller does not say whether the reply was blocked: a warning, since ECO.2.2.8 makes it
 conditional on that choice.
 """
@@ -51,8 +51,8 @@ CONF_NIL = "SC.MSS/CONF.16"
 CONF_MES = "SC.MSS/CONF.21"
 CONF_ONE_PATIENT = "SC.MSS/CONF.23"
 CONF_SUBJECT = "SC.MSS/CONF.25"
-PROV_MIME = "MSS/PROV.MIME"
-PROV_PDF = "MSS/PROV.PDF"
+PROV_MIME = "MSS/PROV.03"
+PROV_PDF = "MSS/PROV.02"
 UX_MDN = "MSS/UX.33"
 XDM_FILENAME = "IHE_XDM.ZIP"
 SUBJECT_MARKER = "XDM/1.0/DDM+"
@@ -347,13 +347,19 @@ def validate_mss_message(
     return message.findings + findings
 
 
-def patient_of_message(raw: bytes) -> str | None:
-    """The INS (CX.1 of METADATA.XML patientId) a receiving SUT must attach the documents to (SC.MSS/CONF.24)."""
+def archive_of_message(raw: bytes) -> XdmPackage | None:
+    """The message's first IHE_XDM.ZIP, read; None when there is none or it cannot be read safely."""
     message = _parse(raw)
     if not message.archives:
         return None
     try:
-        patient_id = read_xdm(message.archives[0]).patient_id
+        return read_xdm(message.archives[0])
     except XdmError:
         return None
+
+
+def patient_of_message(raw: bytes) -> str | None:
+    """The INS (CX.1 of METADATA.XML patientId) a receiving SUT must attach the documents to (SC.MSS/CONF.24)."""
+    package = archive_of_message(raw)
+    patient_id = package.patient_id if package is not None else None
     return parse_cx(patient_id).id if patient_id else None

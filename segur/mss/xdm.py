@@ -17,7 +17,7 @@ Modelled (no public rule): the zip-safety limits (100 MB uncompressed, ratio 100
 refusal of nested archives and encrypted entries, README/INDEX matched case-insensitively (FAT
 media are case-insensitive), and which requirement id each finding cites: ``SC.MSS/CONF.23`` (one
 patient per message, Référentiel socle MSSanté #2 ECO.2.1.1) for patient consistency,
-``MSS/PROV.XDM`` for the layout, which no Ségur requirement names on its own.
+``MSS/PROV.01`` for the layout, which no Ségur requirement names on its own.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from segur.validation import Finding, MalformedXml, UnsafeXml, parse_untrusted
 from segur.xds import InsOids, ebrim
 from segur.xds.datatypes import ins_problem, parse_cx
 
-LAYOUT = "MSS/PROV.XDM"
+LAYOUT = "MSS/PROV.01"
 ONE_PATIENT = "SC.MSS/CONF.23"
 MAX_UNCOMPRESSED = 100 * 1024 * 1024
 MAX_RATIO = 100
