@@ -57,6 +57,34 @@ _NEEDS_INSI_ANSWER = (
 _NEEDS_FILED_DOCUMENT = ("DOC/va1.21", "DMP/CONF.03", "DMP/PROV.04", "DMP/PROV.05", "DMP/PROV.06")
 
 
+# MSSanté requirements whose scenarios start from a qualified identity (all but the session rules).
+_MSS_NEEDS_QUALIFIED_PATIENT = (
+    "SC.MSS/CONF.01",
+    "SC.MSS/CONF.03",
+    "SC.MSS/CONF.05",
+    "SC.MSS/CONF.06",
+    "SC.MSS/CONF.07",
+    "SC.MSS/CONF.12",
+    "SC.MSS/CONF.14",
+    "SC.MSS/CONF.15",
+    "SC.MSS/CONF.16",
+    "SC.MSS/CONF.21",
+    "SC.MSS/CONF.22",
+    "SC.MSS/CONF.23",
+    "SC.MSS/CONF.24",
+    "SC.MSS/CONF.25",
+    "SC.MSS/CONF.27",
+    "SC.MSS/CONF.28",
+    "MSS/UX.33",
+    "MSS/va1.01",
+    "MSS/va1.13",
+    "MSS/PROV.01",
+    "MSS/PROV.02",
+    "MSS/PROV.03",
+    "MSS/PROV.04",
+)
+# MSSanté requirements judged on a personal BAL opened with the PS's PSC token.
+_MSS_WITH_PSC_SESSION = ("SC.MSS/CONF.03", "SC.MSS/CONF.10", "SC.MSS/CONF.11", "SC.MSS/CONF.28")
 # MSSanté requirements the DPI's scenarios judge on what it sent or read from its applicative BAL.
 _MSS_FROM_THE_APPLICATIVE_BAL = (
     "SC.MSS/CONF.01",
@@ -100,13 +128,13 @@ DEFECTS: dict[str, Defect] = {
             # Checking the ID card then lowers the status to "validée": the DMP never gets this INS; and an
             # identity that was never checked is "qualified", so its INS reaches the DMP (DMP/PROV.09).
             ("INS/PROV.01", "DMP/PROV.09"),
-            blocks=_DMP_AUTOMATIC,
+            blocks=(*_DMP_AUTOMATIC, *_MSS_NEEDS_QUALIFIED_PATIENT),
         ),
         Defect(
             "wrong-certificate-cn",
             "calls INSi with the organisation AUTH_CLI certificate instead of INSI-AUTO",
             ("INS/va1.58",),
-            blocks=(*_NEEDS_INSI_ANSWER, *_DMP_AUTOMATIC, "DMP/PROV.09"),
+            blocks=(*_NEEDS_INSI_ANSWER, *_DMP_AUTOMATIC, "DMP/PROV.09", *_MSS_NEEDS_QUALIFIED_PATIENT),
         ),
         Defect("no-return-code-trace", "traces INSi calls without their return code", ("INS/va1.38",)),
         Defect("no-verification-trace", "does not trace INS verifications", ("INS/va1.06",)),
@@ -127,14 +155,26 @@ DEFECTS: dict[str, Defect] = {
         Defect("psc-no-acr-values", "sends no acr_values=eidas1 (code flow and CIBA)", ("PSC.08",)),
         # The DMP's PSC mode then names the wrong professional too.
         Defect(
-            "psc-sub-as-national-id", "takes the ID token's sub as the PS's national id", ("PSC/PROV.05", "DMP/PSC.01")
+            "psc-sub-as-national-id",
+            "takes the ID token's sub as the PS's national id",
+            ("PSC/PROV.05", "DMP/PSC.01"),
+            # No personal BAL is known for a sub: what needs the PS's own BAL cannot be observed.
+            blocks=("SC.MSS/CONF.03", "SC.MSS/CONF.10", "SC.MSS/CONF.11"),
         ),
-        Defect("psc-persists-tokens", "writes the token response to <data dir>/psc-session.json", ("PSC/PROV.06",)),
+        Defect(
+            "psc-persists-tokens",
+            "writes the token response to <data dir>/psc-session.json",
+            ("PSC/PROV.06", "SC.MSS/CONF.28"),
+        ),
         Defect(
             "psc-no-logout", "forgets the session locally but returns no logout_url (PSC never told)", ("PSC/PROV.07",)
         ),
         Defect("psc-ignores-slow-down", "keeps polling at the same interval after CIBA slow_down", ("PSC/PROV.08",)),
-        Defect("psc-no-refresh", "never refreshes: keeps using the expired access token", ("PSC/PROV.09",)),
+        Defect(
+            "psc-no-refresh",
+            "never refreshes: keeps using the expired access token (MSSanté cannot reconnect either)",
+            ("PSC/PROV.09", "SC.MSS/CONF.11"),
+        ),
         Defect(
             "psc-single-host",
             "exchanges the code at the authorization endpoint's host instead of the discovered token endpoint",
@@ -149,6 +189,7 @@ DEFECTS: dict[str, Defect] = {
                 "PSC.10",
                 "INS/PSC.01",
                 "DMP/PSC.01",
+                *_MSS_WITH_PSC_SESSION,
             ),
         ),
         Defect(
@@ -285,6 +326,8 @@ DEFECTS: dict[str, Defect] = {
         Defect("mss-shows-xdm-prefix", "shows received subjects with their XDM/1.0/DDM+ marker", ("MSS/va1.01",)),
         Defect("mss-replace-as-new", "sends a corrected document as a new one (no RPLC, new setId)", ("MSS/va1.13",)),
         Defect("mss-drops-failed-message", "forgets a message the operator did not take", ("MSS/PROV.04",)),
+        Defect("mss-pdf-generic-name", "names the attached PDF compte-rendu.pdf", ("MSS/PROV.02",)),
+        Defect("mss-latin1-text", "writes the message text in ISO-8859-1 instead of UTF-8", ("MSS/PROV.03",)),
         Defect(
             "mss-from-header-mismatch",
             "writes a generic no-reply address in From; the BAL appears only in the SMTP envelope",

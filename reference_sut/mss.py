@@ -397,7 +397,9 @@ class MssFeature:
             email["X-MSS-MES"] = "FIN"
         if message.read_receipt and "mss-no-mdn-request" not in self.defects:
             email["Disposition-Notification-To"] = login.address
-        email.set_content(_body(message, self.practice.organisation.name), charset="utf-8", cte="quoted-printable")
+        # mss-latin1-text: the text part in ISO-8859-1, as software built for Windows code pages still does.
+        charset = "iso-8859-1" if "mss-latin1-text" in self.defects else "utf-8"
+        email.set_content(_body(message, self.practice.organisation.name), charset=charset, cte="quoted-printable")
         for filename, subtype, data in message.attachments:
             email.add_attachment(data, maintype="application", subtype=subtype, filename=filename)
         return email.as_bytes(policy=policy.SMTP)
@@ -413,7 +415,8 @@ class MssFeature:
         lines = pdf_lines(request)
         if not message.qualified:
             lines = [line.replace(f", INS {request.patient.ins}", "") for line in lines]
-        pdf = (_pdf_name(request), "pdf", make_pdf(lines))
+        name = "compte-rendu.pdf" if "mss-pdf-generic-name" in self.defects else _pdf_name(request)
+        pdf = (name, "pdf", make_pdf(lines))
         return [*((XDM_NAME, "zip", archive) for archive in archives), pdf]
 
     def _xdm(self, request: CdaRequest, cda: bytes, qualified: bool) -> bytes:

@@ -64,12 +64,22 @@ def _write_evidence(out: Path, scenario: dict[str, Any], records: dict[int, dict
         stem = f"{seq:04d}-{record['mock']}-{_safe(record['operation'])}"
         entry = {"seq": str(seq), "mock": record["mock"], "operation": record["operation"]}
         for which in ("request", "response"):
-            path = folder / f"{stem}-{which}.http"
+            path = folder / f"{stem}-{which}{_suffix(record, which)}"
             path.write_bytes(redact(payload(record, which)))
             entry[which] = str(path.relative_to(out))
         entry["outcome"] = redact(json.dumps(record["outcome"], ensure_ascii=False).encode()).decode()
         files.append(entry)
     return files
+
+
+def _suffix(record: dict[str, Any], which: str) -> str:
+    """What a reviewer's tools open the file with: a submitted message is an .eml, a mail dialogue text."""
+    operation = record["operation"]
+    if operation == "smtp-submission" and which == "request":
+        return ".eml"
+    if operation.startswith(("smtp-", "imap-", "probe-")):
+        return ".txt"
+    return ".http"
 
 
 def _safe(text: str) -> str:

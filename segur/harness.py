@@ -25,13 +25,24 @@ from segur.sut.manual import ManualSut
 from segur.sut.reference import ReferenceSut
 
 COULOIRS = ("hopital", "ville")
-MOCKS = ["insi", "psc", "dmp"]
+MOCKS = ["insi", "psc", "dmp", "mss"]
 # INSi answers with the production INS OIDs (as the qualification platform does); the DMP mock, like
 # the DMP test platform, expects the test OIDs. The SUT is told the mapping instead of guessing it.
 DMP_INS_OID_MAPPING = {OID_INS_NIR: OID_INS_NIR_TEST, OID_INS_NIA: OID_INS_NIA_TEST}
 # The PSC client the SUT is given at `configure` (one of the PSC mock's default clients).
 PSC_CLIENT = {"client_id": "segur-sut", "client_secret": "segur-sut-secret"}
 PSC_DISCOVERY = "/.well-known/wallet-openid-configuration"
+# The BALs the SUT is given at `configure`: in real life the software's applicative BAL is set up with
+# the operator and a professional's BALs come from the Annuaire Santé (modelled: docs/vendors.md#mssanté).
+MSS_BALS = {
+    "bal_applicative": "dpi@hopital-test.mssante.fr",
+    "bal_personnelles": {
+        "899910000027": "hospitalier.medecin-test@hopital-test.mssante.fr",
+        "899910000019": "generaliste.medecin-test@cabinet-test.mssante.fr",
+        "899910000035": "officine.pharmacien-test@officine-test.mssante.fr",
+        "899910000043": "pluriactif.medecin-test@cabinet-test.mssante.fr",
+    },
+}
 # How INSi calls carry the PSC identity: our model, the real wire form is not public (docs/mocks.md).
 INSI_PSC_PROFILE = "psc-bearer"
 
@@ -101,6 +112,7 @@ class Harness:
         insi_url = self.endpoints["mocks"]["insi"]["endpoints"][0]
         discovery = self.endpoints["mocks"]["psc"]["endpoints"][0] + PSC_DISCOVERY
         dmp_url = self.endpoints["mocks"]["dmp"]["endpoints"][0]
+        smtp_url, imap_url, crl_url = self.endpoints["mocks"]["mss"]["endpoints"][:3]
         return {
             "couloir": self.options.couloir,
             "services": {
@@ -111,9 +123,17 @@ class Harness:
                     "timeout": self.options.service_timeout,
                     "ins_oid_mapping": DMP_INS_OID_MAPPING,
                 },
+                "mss": {
+                    "smtp_url": smtp_url,
+                    "imap_url": imap_url,
+                    "crl_url": crl_url,
+                    "timeout": self.options.service_timeout,
+                    **MSS_BALS,
+                },
             },
             "pki": self.endpoints["pki"],
-            "summary": f"INSi: {insi_url} — PSC: {discovery} (client {PSC_CLIENT['client_id']}) — DMP: {dmp_url}",
+            "summary": f"INSi: {insi_url} — PSC: {discovery} (client {PSC_CLIENT['client_id']}) — DMP: {dmp_url}"
+            f" — MSSanté: {smtp_url}, {imap_url}",
         }
 
     def stop(self) -> None:

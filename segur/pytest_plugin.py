@@ -22,7 +22,13 @@ from segur.sut import SutUnreachable
 HARNESS = pytest.StashKey[Harness]()
 RESULT = pytest.StashKey[ScenarioResult]()
 OUTCOME = pytest.StashKey[dict[str, Any]]()
-STEP_MODULES = ("segur.steps.common", "segur.steps.insi", "segur.steps.psc", "segur.steps.dmp")
+STEP_MODULES = (
+    "segur.steps.common",
+    "segur.steps.insi",
+    "segur.steps.psc",
+    "segur.steps.dmp",
+    "segur.steps.mss",
+)
 SEVERITIES = {"CRITIQUE": "critical", "MAJEURE": "normal", "MINEURE": "minor"}
 
 

@@ -34,6 +34,11 @@ class ScenarioContext:
     professional: dict[str, Any] = field(default_factory=dict)
     pages: list[dict[str, Any]] = field(default_factory=list)
     document_unique_id: str | None = None
+    sent_messages: list[dict[str, Any]] = field(default_factory=list)  # MSSanté: what send/replace answered
+    received: list[dict[str, Any]] = field(default_factory=list)  # MSSanté: what read_mss_mailbox answered
+    probe: str | None = None  # MSSanté: the security probe the operator presents
+    incoming_ins: str | None = None  # MSSanté: the INS of the archive the harness sent to the SUT
+    token_expired_at: int | None = None  # MSSanté: journal sequence number when the PSC access token expired
 
     def act(self, action: str, **params: Any) -> dict[str, Any]:
         assert self.harness.sut is not None
