@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import imaplib
 import json
 import shutil
 import smtplib
 import ssl
 import subprocess
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import httpx
@@ -18,6 +20,7 @@ from segur.ins import ins_key
 from segur.journal import payload, read_journal
 from segur.mocks.mss.receipts import parse_report
 from segur.mocks.runtime.host import MockHost
+from segur.mss.compose import Patient, incoming_message
 from segur.pki import Pki
 
 GENERALISTE = "899910000019"
@@ -97,14 +100,23 @@ def test_a_professional_writes_to_a_colleague_who_reads_it_over_imap_with_a_psc_
 
 
 def test_a_patient_mailbox_answers_the_mdn_and_the_operator_the_dsn(host, pki) -> None:
-    message = letter(GP_BAL, PATIENT_BAL, Disposition_Notification_To=GP_BAL)
+    zoe = Patient(PATIENT_BAL.partition("@")[0], "ADRUN", "ZOE", dt.date(1975, 12, 31))
+    message = message_from_bytes(incoming_message(GP_BAL, PATIENT_BAL, zoe), policy=policy.default)
+    message["Disposition-Notification-To"] = GP_BAL
     submit(host, pki, message, psc_token(host), rcpt_options=["NOTIFY=SUCCESS,FAILURE"], mail_options=["ENVID=Env-1"])
     reports = [parse_report(raw) for raw in inbox(host, pki, GP_BAL, psc_token(host))]
     by_type = {report.report_type: report for report in reports}
     assert set(by_type) == {"delivery-status", "disposition-notification"}
     assert by_type["delivery-status"].envid == "Env-1"
     assert by_type["delivery-status"].recipients[0].action == "delivered"
-    assert by_type["disposition-notification"].original_message_id == "<cr-1@cabinet-test.mssante.fr>"
+    mdn = by_type["disposition-notification"]
+    assert (mdn.original_message_id, mdn.disposition, mdn.error_code) == (message["Message-ID"], "processed", "")
+
+
+def test_mon_espace_sante_answers_an_error_mdn_to_a_message_it_cannot_integrate(host, pki) -> None:
+    submit(host, pki, letter(GP_BAL, PATIENT_BAL, Disposition_Notification_To=GP_BAL), psc_token(host))
+    (mdn,) = [parse_report(raw) for raw in inbox(host, pki, GP_BAL, psc_token(host))]
+    assert (mdn.disposition_modifier, mdn.error_code) == ("error", "903")
 
 
 def test_a_closed_patient_mailbox_bounces_as_a_dsn(host, pki) -> None:

@@ -4,7 +4,8 @@ Three listeners, in this order: ``smtp`` (submission, RFC 6409) and ``imap`` (RF
 TCP upgraded by STARTTLS, and ``crl`` (plain HTTP, the test CA's CRL); smtp and imap share one
 mailbox directory, so what is submitted is in the recipient's INBOX for the next FETCH.
 Receipts: a DSN (RFC 3464) goes to the sender's INBOX when NOTIFY asks for one; a Mon espace
-santé mailbox answers ``Disposition-Notification-To`` with an MDN (RFC 8098) ``processed``.
+santé mailbox answers ``Disposition-Notification-To`` with an MDN (RFC 8098) ``processed``, or
+``processed/Error`` with a Mon espace santé code when it cannot integrate the message.
 Security probes (``{"probe": KIND}``, see probes.py) change what the next sessions meet on the
 same smtp and imap ports.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.utils import parseaddr
 from typing import Any
 
@@ -31,6 +32,7 @@ from segur.mocks.mss.probes import CrlApp, probe_context
 from segur.mocks.mss.receipts import RecipientStatus, build_dsn, build_mdn
 from segur.mocks.runtime.faults import COMMON_FAULT_KINDS
 from segur.mocks.runtime.service import Listener, MockService, StreamListener, StreamSettings
+from segur.mss import validate_xdm
 from segur.pki import Pki
 
 REPORTING_HOST = "mss-operateur-test.mssante.fr"
@@ -103,7 +105,7 @@ class MssMock(MockService):
         if self.imap is not None:
             self.imap.notify(bal.address)
         if bal.kind == "PAT" and b"disposition-notification-to:" in message.raw.split(b"\r\n\r\n", 1)[0].lower():
-            mdn = build_mdn(message.raw, reporter=bal.address)
+            mdn = build_mdn(message.raw, reporter=bal.address, error=_mes_refusal(message.raw))
             self._return_to_sender(_header_address(mdn, "To"), mdn)
 
     def _return_to_sender(self, address: str, report: bytes) -> None:
@@ -161,6 +163,25 @@ class MssMock(MockService):
             "probe": self.probe,
             "crl": "available" if self.crl.available else "unavailable",
         }
+
+
+def _mes_refusal(raw: bytes) -> str | None:
+    """The error Mon espace santé answers a message it cannot integrate (receipts.MES_ERRORS, modelled codes).
+
+    903: no IHE_XDM.ZIP; 905: the archive's CDA fails the CDA engine; 904: any other archive error.
+    """
+    parsed = message_from_bytes(raw, policy=policy.default)
+    archives = [
+        part.get_payload(decode=True)
+        for part in parsed.walk()
+        if not part.is_multipart() and (part.get_filename() or "").upper() == "IHE_XDM.ZIP"
+    ]
+    if not archives:
+        return "903"
+    errors = [finding.rule for finding in validate_xdm(archives[0]) if finding.severity == "error"]
+    if any(rule.startswith("XDM-CDA:") for rule in errors):
+        return "905"
+    return "904" if errors else None
 
 
 def _header_address(raw: bytes, name: str) -> str:
