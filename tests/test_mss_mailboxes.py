@@ -64,6 +64,9 @@ def test_delivery_files_in_the_inbox_and_refuses_unknown_closed_and_oversized(di
     with pytest.raises(Undeliverable) as closed:
         directory.deliver("fermee.medecin-test@cabinet-test.mssante.fr", b"x")
     assert closed.value.status == "5.2.1"
+    with pytest.raises(Undeliverable, match="minor") as minor:
+        directory.deliver(f"2100175123456{ins_key('2100175123456')}@{PATIENT_DOMAIN}", b"x")
+    assert minor.value.status == "5.7.1"
     with pytest.raises(Undeliverable) as large:
         directory.deliver(f"{DOMINIQUE}@{PATIENT_DOMAIN}", b"x" * (PATIENT_MAX_MESSAGE_BYTES + 1))
     assert (large.value.code, large.value.status) == (552, "5.2.3")

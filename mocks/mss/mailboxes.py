@@ -150,6 +150,10 @@ class MailboxDirectory:
                 raise Undeliverable(550, "5.1.1", f"no mailbox {address} at this operator")
             if bal.state != "open":
                 raise Undeliverable(550, "5.2.1", f"mailbox {address} is closed")
+            if bal.minor:  # modelled: a minor's space takes no mail from professionals directly
+                raise Undeliverable(
+                    550, "5.7.1", f"{address} is a minor's Mon espace santé: write to a legal representative"
+                )
             if len(raw) > bal.max_message_bytes:
                 raise Undeliverable(
                     552, "5.2.3", f"message of {len(raw)} bytes exceeds {address}'s limit of {bal.max_message_bytes}"
