@@ -344,13 +344,19 @@ def test_idle_session_is_closed_after_the_configured_timeout(make_mock: Callable
         client.getreply()  # blocks until the server gives up on the idle client (client timeout: 5 s)
 
 
-def test_malformed_commands_get_5xx_and_the_session_survives(mock: Mock) -> None:
+def test_malformed_commands_get_5xx_are_journaled_and_the_session_survives(mock: Mock) -> None:
     client = mock.login()
+    since = mock.journal.last_seq
     assert client.docmd("MAIL", "FROM:<<<>")[0] // 100 == 5
     assert client.docmd("FROBNICATE")[0] == 500
     assert client.docmd("RCPT", "TO:<x@y.mssante.fr>")[0] == 503
     assert client.docmd("X" * 20000)[0] == 500
+    assert client.docmd("AUTH", "PLAIN c2VjcmV0")[0] // 100 == 5
     assert client.noop()[0] == 250
+    refused = [r for r in mock.journal.since(since) if r["operation"] == "smtp-refused"]
+    assert [payload(r, "request")[:4] for r in refused] == [b"MAIL", b"", b"RCPT", b"", b"AUTH"]
+    assert len(refused) == 5 and all(r["outcome"]["refused"][:1] == "5" for r in refused)
+    assert all(b"c2VjcmV0" not in payload(r, "request") for r in refused)
 
 
 def test_dsn_parameter_parsing_keeps_case_and_validates() -> None:

@@ -434,6 +434,19 @@ class _Session:
                 selected.append((seq, by_uid[message_uid]))
         return selected
 
+    @property
+    def uid_command(self) -> bool:
+        """``UID FETCH``/``UID STORE``/``UID SEARCH``: sets name UIDs, and answers carry them."""
+        return self.request.split(b" ", 3)[1].upper() == b"UID"
+
+    def _targets(self, parser: Parser) -> tuple[bool, set[int]]:
+        """FETCH and STORE (plain or UID): the messages their sequence set names, past the space after it."""
+        uid = self.uid_command
+        parser.sp()
+        numbers = self._numbers(parser, uid)
+        parser.sp()
+        return uid, numbers
+
     def _numbers(self, parser: Parser, uid: bool) -> set[int]:
         sequence = parser.sequence_set()
         if uid:
@@ -708,10 +721,7 @@ def _literal(data: bytes) -> bytes:
 @command("FETCH", "selected")
 @command("UID FETCH", "selected")
 async def _fetch(session: _Session, parser: Parser) -> tuple[str, str]:
-    uid = session.request.split(b" ", 3)[1].upper() == b"UID"
-    parser.sp()
-    numbers = session._numbers(parser, uid)
-    parser.sp()
+    uid, numbers = session._targets(parser)
     items = parser.fetch_items()
     parser.end()
     if uid and not any(item.name == "UID" for item in items):
@@ -739,10 +749,7 @@ async def _fetch(session: _Session, parser: Parser) -> tuple[str, str]:
 @command("STORE", "selected")
 @command("UID STORE", "selected")
 async def _store(session: _Session, parser: Parser) -> tuple[str, str]:
-    uid = session.request.split(b" ", 3)[1].upper() == b"UID"
-    parser.sp()
-    numbers = session._numbers(parser, uid)
-    parser.sp()
+    uid, numbers = session._targets(parser)
     action = parser.atom().upper()
     mode, _, silent = action.partition(".")
     if mode not in ("FLAGS", "+FLAGS", "-FLAGS") or silent not in ("", "SILENT"):
@@ -879,7 +886,7 @@ def _search_keys(session: _Session, parser: Parser) -> list[SearchKey]:
 @command("SEARCH", "selected")
 @command("UID SEARCH", "selected")
 async def _search(session: _Session, parser: Parser) -> tuple[str, str]:
-    uid = session.request.split(b" ", 3)[1].upper() == b"UID"
+    uid = session.uid_command
     parser.sp()
     start = parser.pos
     if parser.atom().upper() == "CHARSET":

@@ -190,6 +190,10 @@ class SubmissionProtocol(SMTP):
         self.pending_dsn: tuple[str, str] = ("", "")
         self.pending_rcpt: tuple[tuple[str, ...], str] = ((), "")
         self.plaintext_journaled = False
+        # The command being answered and whether its exchange is journaled yet: refusals aiosmtpd
+        # writes itself (bad syntax, wrong order, unknown verb or mechanism) are journaled in push.
+        self.command = b""
+        self.journaled = False
         # RFC 3207 4: only NOOP, EHLO, STARTTLS and QUIT before TLS. aiosmtpd's own gate answers
         # without an enhanced code and cannot journal, so every other command goes through ours.
         self._smtp_methods = {
@@ -212,12 +216,12 @@ class SubmissionProtocol(SMTP):
         super().connection_lost(error)
 
     def _observed(self, name: str, method: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
-        if self.probe is None:
-            return method
-        probe = self.probe
-
         async def observed(arg: str | None) -> None:
-            probe.command(name, self.transport)
+            # AUTH's argument carries the credentials: only the mechanism reaches the journal.
+            shown = (arg or "").split(" ", 1)[0] + " [redacted]" if name == "AUTH" else arg or ""
+            self.command, self.journaled = f"{name} {shown}".strip().encode(), False
+            if self.probe is not None:
+                self.probe.command(name, self.transport)
             await method(arg)
 
         return observed
@@ -304,7 +308,12 @@ class SubmissionProtocol(SMTP):
         if status == "552 Error: Too much mail data":
             status = self.submission.too_big_reply()
             self.submission.record(self, "smtp-envelope", b"DATA", status, outcome={"refused": "message too big"})
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if text[:1] in ("4", "5") and not self.journaled:
+            self.submission.record(self, "smtp-refused", self.command, text, outcome={"refused": text})
         await super().push(status)
+        if text[:1] != "3":  # a final reply ends the exchange; an unknown verb has no command of ours
+            self.command, self.journaled = b"", False
 
     async def _refuse_envelope(self, command: str, reply: str) -> None:
         self.submission.record(self, "smtp-envelope", command.encode(), reply, outcome={"refused": reply})
@@ -410,6 +419,7 @@ class SmtpSubmissionServer:
         outcome: dict[str, Any] | None = None,
     ) -> None:
         """Journal one exchange; callers do this before writing the reply that ends it."""
+        protocol.journaled = True
         if protocol.probe is not None:
             outcome = {"probe": protocol.probe.kind, **(outcome or {})}
         self.journal.record(
