@@ -44,3 +44,87 @@ def test_messages_without_credentials_are_untouched():
 def test_a_ciba_request_id_in_a_journal_outcome_is_masked():
     outcome = b'{"auth_req_id": "5f1c2e0a-ffff", "interval": 0.2}'
     assert redact(outcome) == b'{"auth_req_id": "5f1c...[masque]", "interval": 0.2}'
+
+
+def test_private_key_blocks_are_masked_whatever_their_kind():
+    body = b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7"
+    for kind in (
+        b"PRIVATE KEY",
+        b"ENCRYPTED PRIVATE KEY",
+        b"RSA PRIVATE KEY",
+        b"EC PRIVATE KEY",
+        b"OPENSSH PRIVATE KEY",
+    ):
+        pem = b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (kind, body, kind)
+        assert redact(pem) == b"-----BEGIN %s-----[masque]-----END %s-----\n" % (kind, kind)
+    escaped = b'{"key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIB\\n-----END PRIVATE KEY-----\\n"}'
+    assert redact(escaped) == b'{"key": "-----BEGIN PRIVATE KEY-----[masque]-----END PRIVATE KEY-----\\n"}'
+    assert redact(b"-----BEGIN PRIVATE KEY-----\nMIIEvQIB (tronque)") == (
+        b"-----BEGIN PRIVATE KEY-----[masque]-----END PRIVATE KEY-----"
+    )
+    certificate = b"-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE\n-----END CERTIFICATE-----\n"
+    assert redact(certificate) == certificate, "a certificate is public evidence"
+
+
+def test_settings_lose_their_secrets_but_keep_everything_else():
+    yaml = (
+        b"psc:\n  client_id: segur-sut\n  client_secret: s3cr3t-client-value-0042\n"
+        b"  refresh_token: 'opaque-refresh-0001'  # rotated\nmss:\n  smtp_password: \"mot de passe\"\n"
+        b"password_policy: strong\nPASSWORD=hunter2hunter\n"
+    )
+    assert redact(yaml) == (
+        b"psc:\n  client_id: segur-sut\n  client_secret: [masque]\n"
+        b"  refresh_token: 'opaq...[masque]'  # rotated\nmss:\n  smtp_password: \"[masque]\"\n"
+        b"password_policy: strong\nPASSWORD=[masque]\n"
+    )
+
+
+def test_passwords_and_client_secrets_are_masked_whole():
+    assert redact(b'{"password": "abcdefgh", "client_secret": "s3cr3t-value"}') == (
+        b'{"password": "[masque]", "client_secret": "[masque]"}'
+    )
+    assert redact(b"grant_type=password&username=bob&password=abcdefgh") == (
+        b"grant_type=password&username=bob&password=[masque]"
+    )
+
+
+def test_sasl_credentials_are_masked_and_mechanisms_and_prompts_stay():
+    assert redact(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n") == b"AUTH PLAIN [masque]\r\n"
+    login = b"AUTH LOGIN\r\n334 VXNlcm5hbWU6\r\nYWxpY2U=\r\n334 UGFzc3dvcmQ6\r\nc2VjcmV0\r\n235 2.7.0 ok\r\n"
+    assert (
+        redact(login)
+        == b"AUTH LOGIN\r\n334 VXNlcm5hbWU6\r\n[masque]\r\n334 UGFzc3dvcmQ6\r\n[masque]\r\n235 2.7.0 ok\r\n"
+    )
+    imap = b"A1 AUTHENTICATE XOAUTH2\r\n+ \r\ndXNlcj1hbGljZQFhdXRoPUJlYXJlciB0b2sBAQ==\r\nA1 OK done\r\n"
+    assert redact(imap) == b"A1 AUTHENTICATE XOAUTH2\r\n+ \r\n[masque]\r\nA1 OK done\r\n"
+    for untouched in (
+        b"AUTH EXTERNAL =\r\n",
+        b"JJOA3 AUTHENTICATE EXTERNAL\r\n<redacted>\r\n",
+        b"Authenticate the user\n",
+    ):
+        assert redact(untouched) == untouched
+
+
+def test_imap_login_keeps_the_user_and_masks_the_password():
+    assert redact(b'A2 LOGIN "medecin@test.mssante.fr" "mot de \\"passe"\r\n') == (
+        b'A2 LOGIN "medecin@test.mssante.fr" [masque]\r\n'
+    )
+    assert (
+        redact(b"A2 LOGIN alice {6}\r\ns3cret\r\nA2 NO refused\r\n") == b"A2 LOGIN alice [masque]\r\nA2 NO refused\r\n"
+    )
+    assert redact(b"Please login now thanks\n") == b"Please login now thanks\n"
+
+
+def test_masking_twice_changes_nothing():
+    raw = (
+        b"POST /token HTTP/1.1\r\nAuthorization: Bearer " + JWT + b"\r\n\r\nclient_secret=s3cr3t&code=abcdef123\r\n"
+        b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nA2 LOGIN alice s3cret\r\npassword: hunter2\r\n"
+        b"-----BEGIN PRIVATE KEY-----\nMIIEvQIB\n-----END PRIVATE KEY-----\n"
+    )
+    once = redact(raw)
+    assert redact(once) == once
+
+
+def test_a_json_result_code_is_evidence_not_an_oauth_code():
+    parameters = b'{"nom": "ADRUN", "code": "00", "error": {"code": "http_500"}}'
+    assert redact(parameters) == parameters
