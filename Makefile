@@ -22,8 +22,11 @@ $(BIN)/.installed-dev: pyproject.toml
 demo: $(BIN)/.installed-runtime
 	$(BIN)/segur demo
 
+# The report tests drive Debian's chromium and the npm Allure CLI: installed here when missing.
 test: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
+	scripts/ensure-chromium
+	scripts/ensure-allure
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed-dev

@@ -2,7 +2,9 @@
 
 The self-test runs the reference SUT once per defect and asserts that the report says
 ``non_conforme`` for ``breaks``, ``non_teste`` for ``blocks`` (requirements that cannot be
-observed once the defect is present), and ``conforme`` for everything else.
+observed once the defect is present), and ``conforme`` for everything else. A defect whose
+``mode`` is ``homologation`` only draws warnings: it breaks its requirements in that mode and
+none in the default ``bac-a-sable`` one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ class Defect:
     description: str
     breaks: tuple[str, ...]
     blocks: tuple[str, ...] = ()
+    mode: str = "bac-a-sable"
 
 
 # DMP requirements whose scenarios need a qualified identity (INSi) and an accepted VIHF (all but DMP/PROV.09).
@@ -37,6 +40,17 @@ _DMP_AUTOMATIC = (
     "DMP/PROV.04",
     "DMP/PROV.05",
     "DMP/PROV.06",
+)
+# The CRITIQUE DMP requirements whose scenarios send a VIHF: in homologation mode a VIHF warning fails each.
+_DMP_CRITICAL = (
+    "DMP/CONF.01",
+    "DMP/CONF.06",
+    "DMP/CONF.09",
+    "DMP/AIRS.03",
+    "DMP/AIRS.06",
+    "DMP/PROV.01",
+    "DMP/PROV.02",
+    "DMP/PROV.03",
 )
 # Requirements whose scenarios need an accepted INSi call (INS/va1.02 needs none).
 _NEEDS_INSI_ANSWER = (
@@ -246,6 +260,12 @@ DEFECTS: dict[str, Defect] = {
             "dmp-vihf-generic-id",
             "sends documents under a shared secretariat account's VIHF (AIR mode)",
             ("DMP/AIRS.06",),
+        ),
+        Defect(
+            "dmp-vihf-no-lifetime",
+            "signs VIHF assertions without Conditions NotBefore/NotOnOrAfter (valid for ever)",
+            _DMP_CRITICAL,
+            mode="homologation",
         ),
         Defect("dmp-psc-mode-without-token", "uses an AIR VIHF even when the PS logged in with PSC", ("DMP/PSC.01",)),
         Defect(

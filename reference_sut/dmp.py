@@ -472,7 +472,8 @@ class DmpFeature:
         return self.client
 
 
-# Defects of the VIHF: each leaves the assertion wrong in one way the DMP refuses.
+# Defects of the VIHF: each leaves the assertion wrong in one way the DMP refuses (or, for
+# dmp-vihf-no-lifetime, warns about: only homologation mode fails it).
 GENERIC_ACCOUNT = "899900000003"  # a shared "secretariat" account: Luhn-valid, but nobody in particular
 OTHER_PATIENT = "279035121518197"  # a valid INS of someone else
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -489,6 +490,10 @@ def _vihf_defects(assertion: etree._Element, defects: set[str], keys: dict[str, 
                 value.text = (value.text or "") + "-modifie"
     if "dmp-vihf-wrong-auth-mode" in defects:
         assertion = _resigned(assertion, keys, "Authentification_Mode", "DIRECTE")
+    if "dmp-vihf-no-lifetime" in defects:  # valid and signed, but never expires: a warning, not a refusal
+        for conditions in assertion.findall(f"{{{SAML}}}Conditions"):
+            assertion.remove(conditions)
+        assertion = sign_assertion(assertion, key_pem=keys["key"], cert_pem=keys["cert"])
     if "dmp-vihf-wrong-role" in defects:  # a doctor's specialty (second Role value) left out
         roles = [a for a in assertion.iter(f"{{{SAML}}}Attribute") if a.get("Name", "").endswith(":subject:role")]
         for role in roles:

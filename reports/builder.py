@@ -18,6 +18,8 @@ from segur.harness import Harness
 from segur.journal import payload, read_journal
 from segur.recorder import aggregate, summary, verdict
 from segur.redaction import redact
+from segur.rem import apply_overlay
+from segur.reports.allure import write_environment
 from segur.reports.html import render_html
 
 
@@ -25,9 +27,13 @@ def write_report(harness: Harness) -> dict[str, Any]:
     """Build and write the report of a finished run; returns rapport.json's content."""
     out = harness.options.out_dir
     catalogue = load_catalogue()
-    entries = aggregate(catalogue, harness.options.couloir, harness.scenarios)
     journal_path = out / "evidence" / "journal.jsonl"
     records = {r["seq"]: r for r in read_journal(journal_path)} if journal_path.exists() else {}
+    for result in harness.scenarios:
+        for seq in range(result.journal_start + 1, result.journal_end + 1):
+            found = (records.get(seq) or {}).get("outcome", {}).get("findings") or []
+            result.note_findings(found, f"échange #{seq}")
+    entries = aggregate(catalogue, harness.options.couloir, harness.scenarios, harness.options.mode)
     for entry in entries:
         entry["preuves"] = []
         for scenario in entry["scenarios"]:
@@ -45,8 +51,12 @@ def write_report(harness: Harness) -> dict[str, Any]:
         "journal_note": "journal brut : contient les secrets et jetons en clair, réservé à l'éditeur",
         "exigences": entries,
     }
+    if harness.overlay is not None:
+        apply_overlay(report, harness.overlay)
     (out / "rapport.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    (out / "rapport.html").write_text(render_html(report), encoding="utf-8")
+    (out / "rapport.html").write_text(render_html(report, out), encoding="utf-8")
+    if (out / "allure-results").is_dir():
+        write_environment(report, out / "allure-results")
     _point_latest(out)
     return report
 

@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING
 
 from segur import __version__
 from segur.catalogue import COULOIR_REMS, load_catalogue
+from segur.recorder import BAC_A_SABLE, MODES
 
 if TYPE_CHECKING:
     from segur.validation import Finding
 
 EXIT_CONFORME, EXIT_NON_CONFORME, EXIT_USAGE, EXIT_SUT_UNREACHABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+# Where `segur exigences import` keeps the official REM texts, and where `segur run` looks for them.
+DEFAULT_OVERLAY = Path(".segur/rem.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,13 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a couloir's scenarios against a SUT and write the report")
     run.add_argument("--couloir", required=True, choices=sorted(COULOIR_REMS))
     run.add_argument(
-        "--sut", default="reference", help="reference[:defects] | http://HOST:PORT | python:mod:Class | manual"
+        "--sut", help="reference[:defects] | http://HOST:PORT | python:mod:Class | manual (default: reference)"
     )
     run.add_argument("--out", type=Path, help="run directory (default reports/out/<run-id>)")
     run.add_argument("--pki", type=Path, default=Path(".segur/pki"), help="test PKI directory")
     run.add_argument("--quiet", action="store_true", help="no progress output (CI)")
     run.add_argument("--interactive", action="store_true", help="manual SUT: ask the operator")
-    run.add_argument("--manual-timeout", type=float, default=120.0, help="manual SUT: seconds to wait for traffic")
+    run.add_argument("--manual-timeout", type=float, help="manual SUT: seconds to wait for traffic (default 120)")
     run.add_argument("--insi-idam", action="append", default=[], help="your IDAM number, accepted by the INSi mock")
     run.add_argument(
         "--psc-redirect-uri", action="append", default=[], help="your PSC redirect URI, registered at the PSC mock"
@@ -63,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--psc-post-logout-uri", action="append", default=[], help="your PSC post-logout redirect URI (registered)"
     )
+    run.add_argument(
+        "--mode",
+        choices=MODES,
+        default=BAC_A_SABLE,
+        help="bac-a-sable: verdict on errors; homologation: also fails CRITIQUE requirements on warnings, "
+        "refuses uncommitted adapter config, records replay.json",
+    )
+    run.add_argument("--sut-config", type=Path, help="YAML adapter settings (sut, insi_idam, psc_redirect_uris, ...)")
+    run.add_argument("--rem", type=Path, help=f"REM overlay from `segur exigences import` (default {DEFAULT_OVERLAY})")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="both couloirs against the reference SUT")
@@ -86,10 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--journal", type=Path, default=Path(".segur/journal.jsonl"))
     up.set_defaults(handler=_mocks_up)
 
-    exigences = commands.add_parser("exigences", help="print the requirement catalogue")
+    exigences = commands.add_parser("exigences", help="print the requirement catalogue, or import an official REM")
     exigences.add_argument("--couloir", choices=sorted(COULOIR_REMS))
     exigences.add_argument("--format", choices=("csv", "json"), default="csv")
     exigences.set_defaults(handler=_exigences)
+    rem_import = exigences.add_subparsers(metavar="ACTION").add_parser(
+        "import", help="read an ANS REM spreadsheet (xlsx) into the overlay every run then shows"
+    )
+    rem_import.add_argument("workbook", type=Path, metavar="REM.xlsx")
+    rem_import.add_argument("--out", type=Path, default=DEFAULT_OVERLAY, help=f"overlay (default {DEFAULT_OVERLAY})")
+    rem_import.set_defaults(handler=_exigences_import)
+
+    _report_parser(commands)
 
     sut = commands.add_parser("sut", help="reference SUT information").add_subparsers(metavar="ACTION")
     defects = sut.add_parser("defects", help="the reference SUT's defects and the requirements each breaks")
@@ -113,20 +133,155 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_parser(commands: argparse._SubParsersAction) -> None:
+    """`segur report …`: what a reviewer and a release pipeline do with a finished run directory."""
+    report = commands.add_parser("report", help="bundle, verify, export, compare a run; Allure; coverage")
+    actions = report.add_subparsers(metavar="ACTION")
+
+    bundle = actions.add_parser("bundle", help="one zip with the report, JUnit, evidence and MANIFEST.sha256")
+    bundle.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    bundle.add_argument("--out", type=Path, help="zip file (default RUN_DIR.zip)")
+    bundle.add_argument("--sign-key", type=Path, help="PEM private key: adds MANIFEST.sha256.p7s (CMS, detached)")
+    bundle.add_argument("--sign-cert", type=Path, help="PEM certificate of --sign-key")
+    bundle.add_argument("--key-password-env", metavar="VAR", help="environment variable holding the key's password")
+    bundle.add_argument(
+        "--include-raw-journal", action="store_true", help="also ship evidence/journal.jsonl, secrets in clear"
+    )
+    bundle.set_defaults(handler=_report_bundle)
+
+    verify = actions.add_parser("verify", help="recompute MANIFEST.sha256 (and check its signature); 1 on change")
+    verify.add_argument("bundle", type=Path, metavar="BUNDLE")
+    verify.add_argument("--ca", type=Path, help="PEM CA the manifest signature must chain to")
+    verify.set_defaults(handler=_report_verify)
+
+    export = actions.add_parser("export", help="the results in the REM layout, one row per proof")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    export.add_argument("--format", choices=("xlsx",), default="xlsx")
+    export.add_argument("--out", type=Path, help="file (default RUN_DIR/rapport-rem.xlsx)")
+    export.add_argument("--rem", type=Path, help=f"REM overlay (default: the run's, else {DEFAULT_OVERLAY})")
+    export.set_defaults(handler=_report_export)
+
+    allure = actions.add_parser("allure", help="the Allure HTML report of a run, offline (needs an Allure CLI)")
+    allure.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    allure.add_argument("--out", type=Path, help="report folder (default RUN_DIR/allure-report)")
+    allure.add_argument("--allure", help="Allure CLI to use (default: SEGUR_ALLURE, PATH, .segur/tools/allure)")
+    allure.set_defaults(handler=_report_allure)
+
+    compare = actions.add_parser("compare", help="requirements that regressed or improved; 1 on a regression")
+    compare.add_argument("old", type=Path, metavar="OLD", help="run directory, rapport.json or bundle")
+    compare.add_argument("new", type=Path, metavar="NEW")
+    compare.add_argument("--format", choices=("text", "json"), default="text")
+    compare.set_defaults(handler=_report_compare)
+
+    coverage = actions.add_parser("coverage", help="CSV: requirement -> scenarios -> proofs, and how each is proven")
+    coverage.add_argument("--couloir", choices=sorted(COULOIR_REMS))
+    coverage.add_argument("--out", type=Path, help="CSV file (default: standard output)")
+    coverage.set_defaults(handler=_report_coverage)
+
+
+def _report_bundle(args: argparse.Namespace) -> int:
+    import os
+
+    from segur.reports.bundle import ManifestSigner, write_bundle
+
+    signer = None
+    if args.sign_key or args.sign_cert:
+        if not (args.sign_key and args.sign_cert):
+            raise ValueError("--sign-key and --sign-cert go together")
+        password = os.environ.get(args.key_password_env, "").encode() if args.key_password_env else None
+        signer = ManifestSigner.from_files(args.sign_key, args.sign_cert, password=password or None)
+    path = write_bundle(args.run_dir, args.out, signer=signer, include_raw_journal=args.include_raw_journal)
+    print(f"bundle: {path}")
+    return 0
+
+
+def _report_verify(args: argparse.Namespace) -> int:
+    from segur.reports.bundle import verify_bundle
+
+    check = verify_bundle(args.bundle, ca=args.ca)
+    for line in [*check.notes, *check.problems]:
+        print(f"  {line}")
+    signed = f", signé par {check.signer}" if check.signer else ""
+    print(f"{args.bundle}: {'intègre' if check.ok else 'ALTÉRÉ'} ({check.files} fichier(s){signed})")
+    return 0 if check.ok else 1
+
+
+def _report_export(args: argparse.Namespace) -> int:
+    from segur.rem import export_xlsx, load_overlay
+
+    report = _read_run_report(args.run_dir)
+    replay = args.run_dir / "replay.json"
+    used = (json.loads(replay.read_text(encoding="utf-8")).get("rem") or {}) if replay.is_file() else {}
+    overlay_path = args.rem or (Path(used["chemin"]) if used.get("chemin") else None)
+    overlay_path = overlay_path or (DEFAULT_OVERLAY if DEFAULT_OVERLAY.is_file() else None)
+    overlay = load_overlay(overlay_path) if overlay_path else None
+    path = export_xlsx(report, args.out or args.run_dir / "rapport-rem.xlsx", overlay)
+    print(f"REM: {path}")
+    return 0
+
+
+def _report_allure(args: argparse.Namespace) -> int:
+    from segur.reports.allure import generate
+
+    return generate(args.run_dir, args.out, allure=args.allure)
+
+
+def _report_compare(args: argparse.Namespace) -> int:
+    from segur.reports.compare import compare_command
+
+    return compare_command(args.old, args.new, fmt=args.format)
+
+
+def _report_coverage(args: argparse.Namespace) -> int:
+    from segur.reports.coverage import coverage_command
+
+    return coverage_command(args.couloir, args.out)
+
+
+def _read_run_report(run_dir: Path) -> dict:
+    path = run_dir / "rapport.json"
+    if not path.is_file():
+        raise ValueError(f"{run_dir} has no rapport.json (is it a `segur run` directory?)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _exigences_import(args: argparse.Namespace) -> int:
+    from segur.rem import read_rem, write_overlay
+
+    overlay = read_rem(args.workbook)
+    known = {e.id for e in load_catalogue().exigences}
+    unknown = sorted(set(overlay.exigences) - known)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_overlay(overlay, args.out)
+    print(f"{len(overlay.exigences)} exigence(s) du REM lues dans {args.workbook} -> {args.out}")
+    if unknown:
+        print(f"absentes du catalogue du harnais ({len(unknown)}) : {', '.join(unknown)}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    """Command-line options win over the SUT config file, whose lists add to theirs."""
+    from segur.replay import load_sut_config
     from segur.runner import run_couloir
 
+    config = load_sut_config(args.sut_config) if args.sut_config else {}
+    rem = args.rem or (Path(config["rem"]) if "rem" in config else None)
+    if rem is None and DEFAULT_OVERLAY.is_file():
+        rem = DEFAULT_OVERLAY
     return run_couloir(
         args.couloir,
-        args.sut,
+        args.sut or config.get("sut", "reference"),
         out=args.out,
         pki=args.pki,
         quiet=args.quiet,
         interactive=args.interactive,
-        manual_timeout=args.manual_timeout,
-        insi_idam=args.insi_idam,
-        psc_redirect_uris=args.psc_redirect_uri,
-        psc_post_logout_uris=args.psc_post_logout_uri,
+        manual_timeout=args.manual_timeout or float(config.get("manual_timeout", 120.0)),
+        insi_idam=[*config.get("insi_idam", []), *args.insi_idam],
+        psc_redirect_uris=[*config.get("psc_redirect_uris", []), *args.psc_redirect_uri],
+        psc_post_logout_uris=[*config.get("psc_post_logout_uris", []), *args.psc_post_logout_uri],
+        mode=args.mode,
+        rem_overlay=rem,
+        sut_config=args.sut_config,
     )
 
 

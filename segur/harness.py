@@ -7,11 +7,15 @@ same session works from the CLI and from a plain ``pytest scenarios/hopital --co
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from segur import __version__
 from segur.catalogue import load_catalogue
@@ -19,7 +23,9 @@ from segur.ins import OID_INS_NIA, OID_INS_NIA_TEST, OID_INS_NIR, OID_INS_NIR_TE
 from segur.mocks import create_mocks
 from segur.mocks.runtime.host import HostConfig, MockHost
 from segur.pki import ensure_pki
-from segur.recorder import ScenarioResult
+from segur.recorder import BAC_A_SABLE, HOMOLOGATION, ScenarioResult
+from segur.rem import RemOverlay, load_overlay
+from segur.replay import adapter_files, replay_record, require_committed
 from segur.sut import SutAdapter, open_sut
 from segur.sut.manual import ManualSut
 from segur.sut.reference import ReferenceSut
@@ -63,6 +69,11 @@ class RunOptions:
     # The vendor's own PSC URIs, for SUTs whose `configure` cannot report them (manual adapter).
     psc_redirect_uris: tuple[str, ...] = ()
     psc_post_logout_redirect_uris: tuple[str, ...] = ()
+    mode: str = BAC_A_SABLE
+    # The official REM texts (`segur exigences import`), shown beside the project's own catalogue.
+    rem_overlay: Path | None = None
+    # The vendor's adapter settings file (`--sut-config`): recorded in replay.json, committed in homologation.
+    sut_config: Path | None = None
 
 
 @dataclass
@@ -79,9 +90,16 @@ class Harness:
     registrations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # "browser" (the harness GETs the SUT's redirect URIs) or "action" (receive_redirect).
     psc_redirect_delivery: str = "browser"
+    overlay: RemOverlay | None = None
+    # The scenario being played, so that Then steps can hand their validator findings to the report.
+    current: ScenarioResult | None = None
 
     def start(self) -> None:
         options = self.options
+        if options.mode == HOMOLOGATION:
+            require_committed(adapter_files(options.sut, options.sut_config))
+        if options.rem_overlay is not None:
+            self.overlay = load_overlay(options.rem_overlay)
         evidence = options.out_dir / "evidence"
         evidence.mkdir(parents=True, exist_ok=True)
         self.pki = ensure_pki(options.pki_dir)
@@ -102,6 +120,8 @@ class Harness:
         if isinstance(self.sut, ManualSut):
             self.sut.traffic_probe = lambda mock, since: len(self.journal(since, mock or None)) + since
         self.sut_info = {**self.sut.start(), "couloir": options.couloir}
+        replay = replay_record(options, self.sut_info, self.pki.ca_cert, self.run_info()["versions"])
+        (options.out_dir / "replay.json").write_text(json.dumps(replay, ensure_ascii=False, indent=2), encoding="utf-8")
         configured = self.sut.act("configure", self.configuration())
         self.registrations = psc_registrations(configured, options)
         self.psc_redirect_delivery = (configured.get("psc") or {}).get("redirect_delivery", "browser")
@@ -190,7 +210,26 @@ class Harness:
             "couloir": self.options.couloir,
             "sut": self.sut_info,
             "started": self.started,
+            "mode": self.options.mode,
+            "versions": {
+                "harnais": __version__,
+                "catalogue": catalogue.version,
+                "referentiel": catalogue.referentiel,
+                "jeux_de_valeurs": value_sets_version(),
+                # Couloir runs judge CDA with the project's own layers; the ANS Schematrons run in `segur validate`.
+                "schematron": "règles du projet (aucun paquet CI-SIS)",
+                "rem": None,
+            },
         }
+
+
+def value_sets_version() -> str:
+    """The shipped XDS value sets: how many, the newest ANS version they transcribe, and a digest of the file."""
+    text = resources.files("segur.xds").joinpath("valuesets.yaml").read_text(encoding="utf-8")
+    sets = yaml.safe_load(text)["value_sets"]
+    newest = max(str(spec.get("version", "")) for spec in sets.values())
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{len(sets)} jeux, ANS {newest[:8]} (valuesets.yaml sha256 {digest})"
 
 
 def psc_registrations(configured: dict[str, Any], options: RunOptions) -> dict[str, dict[str, Any]]:

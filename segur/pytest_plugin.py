@@ -15,7 +15,7 @@ import pytest
 from segur.catalogue import load_catalogue, requirement_tags
 from segur.harness import COULOIRS, Harness, RunOptions
 from segur.journal import payload
-from segur.recorder import ScenarioResult, StepResult
+from segur.recorder import BAC_A_SABLE, MODES, ScenarioResult, StepResult
 from segur.redaction import redact
 from segur.sut import SutUnreachable
 
@@ -47,6 +47,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--segur-quiet", action="store_true", help="no progress lines")
     group.addoption("--segur-interactive", action="store_true", help="manual adapter may ask the operator")
     group.addoption("--segur-manual-timeout", type=float, default=120.0)
+    group.addoption("--segur-mode", choices=MODES, default=BAC_A_SABLE, help="bac-a-sable | homologation")
+    group.addoption("--segur-rem", default=None, help="REM overlay from `segur exigences import`")
+    group.addoption(
+        "--segur-sut-config", default=None, help="SUT adapter config file (recorded; must be committed in homologation)"
+    )
     group.addoption("--insi-idam", action="append", default=[], help="IDAM number the INSi mock must accept")
     group.addoption("--psc-redirect-uri", action="append", default=[], help="SUT redirect URI to register at PSC")
     group.addoption(
@@ -74,6 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
         insi_idam=tuple(config.getoption("insi_idam")),
         psc_redirect_uris=tuple(config.getoption("psc_redirect_uri")),
         psc_post_logout_redirect_uris=tuple(config.getoption("psc_post_logout_redirect_uri")),
+        mode=config.getoption("segur_mode"),
+        rem_overlay=_path_option(config, "segur_rem"),
+        sut_config=_path_option(config, "segur_sut_config"),
     )
     # JUnit and Allure results land in the run directory unless the caller chose otherwise.
     if not config.option.xmlpath:
@@ -82,6 +90,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.allure_report_dir = str(options.out_dir / "allure-results")
     config.stash[HARNESS] = Harness(options)
     config.stash[OUTCOME] = {}
+
+
+def _path_option(config: pytest.Config, name: str) -> Path | None:
+    value = config.getoption(name)
+    return Path(value) if value else None
 
 
 def new_run_id(couloir: str) -> str:
@@ -139,6 +152,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
         parameters={str(k): str(v) for k, v in example.items()},
     )
     request.node.stash[RESULT] = result
+    harness.current = result
     _allure_labels(harness, result)
 
 
@@ -212,6 +226,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _finish(harness: Harness, result: ScenarioResult) -> None:
     harness.scenarios.append(result)
+    harness.current = None
     _allure_exchanges(harness, result)
     if not harness.options.quiet:
         mark = {"conforme": "OK ", "non_conforme": "NOK", "non_teste": "N/T"}[result.statut]

@@ -4,6 +4,11 @@ A scenario names its requirements through tags only. A failure in a Given/When s
 means the requirement could not be exercised (``non_teste``); an assertion failing in a
 Then step means the software does not meet it (``non_conforme``). Per requirement: any
 ``non_conforme`` wins, then any ``non_teste``, else ``conforme``.
+
+Two modes. ``bac-a-sable`` (the default, for a vendor's own runs) shows the validators'
+warnings and decides on errors only. ``homologation`` (the run attached to a dossier) also
+fails a CRITIQUE requirement on any warning found in its scenarios: a reviewer does not
+accept "probably fine" on what the référencement calls critical.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from segur.catalogue import Catalogue, Exigence
 CONFORME, NON_CONFORME, NON_TESTE = "conforme", "non_conforme", "non_teste"
 NON_APPLICABLE, PREUVE_MANUELLE, EXTERNE = "non_applicable", "preuve_manuelle", "externe"
 STATUSES = (CONFORME, NON_CONFORME, NON_TESTE, NON_APPLICABLE, PREUVE_MANUELLE, EXTERNE)
+BAC_A_SABLE, HOMOLOGATION = "bac-a-sable", "homologation"
+MODES = (BAC_A_SABLE, HOMOLOGATION)
 
 
 @dataclass
@@ -40,6 +47,17 @@ class ScenarioResult:
     ended: str = ""
     journal_end: int = 0
     parameters: dict[str, str] = field(default_factory=dict)
+    # Validator findings behind this scenario's verdict (rule, severity, message, location, requirement, origine):
+    # those the mocks journaled and those the Then steps computed.
+    findings: list[dict[str, str]] = field(default_factory=list)
+
+    def note_findings(self, findings: list[dict[str, str]], origine: str) -> None:
+        """Keep findings for the report once, whichever step or exchange surfaced them first."""
+        for finding in findings:
+            noted = {**finding, "origine": origine}
+            key = (noted["rule"], noted.get("location", ""), noted["message"])
+            if all((f["rule"], f.get("location", ""), f["message"]) != key for f in self.findings):
+                self.findings.append(noted)
 
     def fail(self, step: StepResult, error: BaseException) -> None:
         """Classify a failing step: Then + AssertionError = non conforme, anything else = not tested."""
@@ -55,12 +73,20 @@ class ScenarioResult:
         step.message = self.message = message
 
 
-def aggregate(catalogue: Catalogue, couloir: str, scenarios: list[ScenarioResult]) -> list[dict[str, Any]]:
+def aggregate(
+    catalogue: Catalogue, couloir: str, scenarios: list[ScenarioResult], mode: str = BAC_A_SABLE
+) -> list[dict[str, Any]]:
     """One entry per requirement of the catalogue, with its status and the scenarios that prove it."""
     entries = []
     for exigence in catalogue.exigences:
         linked = [s for s in scenarios if exigence.id in s.exigences]
         statut, messages = _status(exigence, couloir, linked)
+        if mode == HOMOLOGATION and statut == CONFORME and exigence.criticite == "CRITIQUE":
+            warnings = critical_warnings(exigence.id, linked)
+            if warnings:
+                statut = NON_CONFORME
+                said = (f"mode homologation, avertissement [{w['rule']}] {w['message']}" for w in warnings)
+                messages = list(dict.fromkeys(said))[:5]
         entries.append(
             {
                 **exigence.to_json(),
@@ -88,6 +114,16 @@ def _status(exigence: Exigence, couloir: str, linked: list[ScenarioResult]) -> t
     return CONFORME, []
 
 
+def critical_warnings(exigence_id: str, linked: list[ScenarioResult]) -> list[dict[str, str]]:
+    """Warnings that count against a requirement: those tied to it, and those tied to none in its scenarios."""
+    return [
+        f
+        for scenario in linked
+        for f in scenario.findings
+        if f["severity"] == "warning" and f.get("requirement", exigence_id) in ("", exigence_id)
+    ]
+
+
 def _scenario_ref(exigence: Exigence, index: int, scenario: ScenarioResult) -> dict[str, Any]:
     scenario_id = f"{exigence.id}.{index:02d}"
     thens = [step for step in scenario.steps if step.type == "then"]
@@ -104,6 +140,7 @@ def _scenario_ref(exigence: Exigence, index: int, scenario: ScenarioResult) -> d
             for n, step in enumerate(thens, start=1)
         ],
         "journal": [scenario.journal_start + 1, scenario.journal_end],
+        "constats": scenario.findings,
     }
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from segur.catalogue import COULOIR_REMS
 from segur.pytest_plugin import new_run_id, run_outcome
+from segur.recorder import BAC_A_SABLE
 from segur.reference_sut.defects import parse_defects
 
 
@@ -40,6 +41,9 @@ def run_couloir(
     insi_idam: list[str] | None = None,
     psc_redirect_uris: list[str] | None = None,
     psc_post_logout_uris: list[str] | None = None,
+    mode: str = BAC_A_SABLE,
+    rem_overlay: Path | None = None,
+    sut_config: Path | None = None,
 ) -> int:
     if couloir not in COULOIR_REMS:
         raise ValueError(f"unknown couloir {couloir!r}; use one of {', '.join(COULOIR_REMS)}")
@@ -62,7 +66,10 @@ def run_couloir(
         "--segur-out", str(out),
         "--segur-pki", str(pki),
         "--segur-manual-timeout", str(manual_timeout),
+        "--segur-mode", mode,
     ]  # fmt: skip
+    args += [f"--segur-rem={rem_overlay}"] * (rem_overlay is not None)
+    args += [f"--segur-sut-config={sut_config}"] * (sut_config is not None)
     args += [f"--insi-idam={idam}" for idam in insi_idam or []]
     args += [f"--psc-redirect-uri={uri}" for uri in psc_redirect_uris or []]
     args += [f"--psc-post-logout-redirect-uri={uri}" for uri in psc_post_logout_uris or []]

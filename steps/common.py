@@ -11,6 +11,7 @@ from pytest_bdd import given, parsers, then, when
 from segur.harness import Harness
 from segur.sut import SutActionError
 from segur.sut.base import OBSERVABLE
+from segur.validation import Finding
 
 TRAIT_COLUMNS = ("nom_naissance", "prenoms", "sexe", "date_naissance", "lieu_naissance")
 
@@ -39,6 +40,11 @@ class ScenarioContext:
     probe: str | None = None  # MSSanté: the security probe the operator presents
     incoming_ins: str | None = None  # MSSanté: the INS of the archive the harness sent to the SUT
     token_expired_at: int | None = None  # MSSanté: journal sequence number when the PSC access token expired
+
+    def note(self, findings: list[Finding]) -> None:
+        """Findings a Then step computed itself (not journaled by a mock) go to the report's constats."""
+        if self.harness.current is not None:
+            self.harness.current.note_findings([f.to_json() for f in findings], "étape")
 
     def act(self, action: str, **params: Any) -> dict[str, Any]:
         assert self.harness.sut is not None

@@ -171,7 +171,9 @@ def _message_findings(ctx: ScenarioContext, requirement: str, **options: Any) ->
     findings = []
     for raw in submissions(ctx):
         findings += validate_mss_message(raw, **options)
-    return [f for f in findings if f.requirement == requirement and f.severity == "error"]
+    own = [f for f in findings if f.requirement == requirement]
+    ctx.note(own)
+    return [f for f in own if f.severity == "error"]
 
 
 def _assert_none(findings: list[Finding]) -> None:

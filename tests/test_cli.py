@@ -41,6 +41,14 @@ def test_pki_init_writes_pem_and_pkcs12(tmp_path):
     assert all(os.path.exists(auto[kind]) for kind in ("cert", "key", "pkcs12"))
 
 
+def test_report_allure_without_a_cli_says_how_to_get_one(tmp_path):
+    (tmp_path / "run" / "allure-results").mkdir(parents=True)
+    env = {"PATH": os.path.dirname(sys.executable), "SEGUR_ALLURE": ""}
+    done = segur("report", "allure", str(tmp_path / "run"), cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert "npm install --prefix .segur/tools/allure allure@3" in done.stdout
+
+
 def test_usage_errors_exit_2(tmp_path):
     assert segur("run", "--couloir", "hopital", "--sut", "reference:nope", cwd=tmp_path).returncode == 2
     assert (
@@ -120,7 +128,7 @@ def test_run_directory_holds_every_artefact(tmp_path, pki):
     request_file = out / proof["echanges"][0]["request"]
     assert b"RECSANSVITALE" in request_file.read_bytes()
     html = (out / "rapport.html").read_text()
-    assert "Conforme" in html and "INS/va1.38" in html and "<script" in html and "http" not in html.split("<body")[0]
+    assert "Conforme" in html and "INS/va1.38" in html and "<script" in html and "//" not in html.split("<body")[0]
     for key in ("harness_version", "catalogue_version", "sut", "started", "ended", "verdict", "summary"):
         assert key in report
     allure = " ".join(p.read_text() for p in (out / "allure-results").glob("*-result.json"))
@@ -130,6 +138,44 @@ def test_run_directory_holds_every_artefact(tmp_path, pki):
     for result in (out / "allure-results").glob("*-result.json"):
         names = [p["name"] for p in json.loads(result.read_text()).get("parameters", [])]
         assert len(names) == len(set(names)), f"duplicate Allure parameters {names}"
+    assert_allure_results_tell_the_requirement_story(out / "allure-results")
+    assert_allure_cli_renders(out)
+
+
+def assert_allure_results_tell_the_requirement_story(results):
+    """Epic = couloir, feature = socle, story = requirement, severity from criticité, a link, parameters,
+    data tables and exchanges attached, and the run's environment."""
+    by_story = {}
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        labels = {(label["name"], label["value"]) for label in result["labels"]}
+        for name, value in labels:
+            if name == "story":
+                by_story.setdefault(value.split()[0], []).append((result, labels))
+    result, labels = by_story["DMP/PROV.01"][0]
+    assert {("epic", "couloir ville"), ("feature", "DMP"), ("severity", "critical")} <= labels
+    assert any(link["name"] == "DMP/PROV.01" for link in result["links"])
+    assert any(a["name"].startswith("#") and "dmp" in a["name"] for a in result["attachments"]), "no exchange"
+    everything = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    assert any(r.get("parameters") for r in everything), "Scenario Outline examples are Allure parameters"
+    step_attachments = [a for r in everything for step in r.get("steps", []) for a in step.get("attachments", [])]
+    assert any(a["name"] == "Data table" for a in step_attachments), "data tables are attached to their step"
+    properties = (results / "environment.properties").read_text(encoding="ascii")
+    assert "Couloir=ville" in properties and "Catalogue=" in properties and "Jeux\\ de\\ valeurs=" in properties
+
+
+def assert_allure_cli_renders(out):
+    """`segur report allure` with the npm Allure 3 CLI that scripts/ensure-allure installs (make test runs it)."""
+    cli = TESTS.parent / ".segur/tools/allure/node_modules/.bin/allure"
+    if not cli.is_file():
+        if os.environ.get("SEGUR_SKIP_ALLURE") == "1":
+            return
+        pytest.fail("no Allure CLI: run scripts/ensure-allure (or set SEGUR_SKIP_ALLURE=1 to skip explicitly)")
+    done = segur("report", "allure", str(out), "--allure", str(cli), cwd=out.parent)
+    assert done.returncode == 0, done.stderr + done.stdout
+    environment = json.loads((out / "allure-report" / "widgets" / "allure_environment.json").read_text())
+    assert {"name": "Couloir", "values": ["ville"]} in environment
+    assert (out / "allure-report" / "index.html").is_file()
 
 
 def test_tests_dir_is_where_python_sut_example_lives():

@@ -30,8 +30,10 @@ def defect_runs(tmp_path_factory, pki):
     root = tmp_path_factory.mktemp("defects")
     with ThreadPoolExecutor(max_workers=6) as pool:
         futures = {
-            name: pool.submit(run_couloir, "hopital", f"reference:{name}", root / name, pki.directory)
-            for name in DEFECTS
+            name: pool.submit(
+                run_couloir, "hopital", f"reference:{name}", root / name, pki.directory, "--mode", defect.mode
+            )
+            for name, defect in DEFECTS.items()
         }
         return {name: future.result() for name, future in futures.items()}
 
@@ -63,6 +65,23 @@ def test_defect_breaks_exactly_its_requirements(name, defect_runs):
         for identifier in AUTOMATIC
     }
     assert {identifier: found[identifier] for identifier in AUTOMATIC} == expected
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in DEFECTS.items() if d.mode == "homologation"))
+def test_homologation_defect_only_warns_in_bac_a_sable(name, tmp_path, pki):
+    """Warnings are shown but do not decide in the default mode: the same run is conforme there."""
+    code, report = run_couloir("hopital", f"reference:{name}", tmp_path / "run", pki.directory)
+    assert code == 0, report
+    assert report["mode"] == "bac-a-sable"
+    warned = [
+        finding
+        for entry in report["exigences"]
+        if entry["id"] in DEFECTS[name].breaks
+        for scenario in entry["scenarios"]
+        for finding in scenario["constats"]
+        if finding["severity"] == "warning"
+    ]
+    assert warned, "the warning must be shown in bac-a-sable too"
 
 
 def test_defect_run_ville_reports_the_broken_requirement(tmp_path, pki):
