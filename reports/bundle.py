@@ -139,6 +139,7 @@ def write_bundle(
     stamp = _timestamp(root / "rapport.json")
     sources = _collect(root, include_raw_journal)
     out = Path(out) if out is not None else root.with_name(root.name + ".zip")
+    out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.tmp")
     digests: dict[str, str] = {}
     try:

@@ -104,7 +104,11 @@ def load_report(path: Path) -> dict[str, Any]:
 def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> Comparison:
     """Requirement by requirement, in the new run's order; requirements only the old run has come last."""
     comparison = Comparison(_identity(old), _identity(new))
-    for key, label in (("couloir", "couloirs différents"), ("catalogue_version", "versions du catalogue différentes")):
+    for key, label in (
+        ("couloir", "couloirs différents"),
+        ("catalogue_version", "versions du catalogue différentes"),
+        ("mode", "modes différents (bac-a-sable / homologation)"),
+    ):
         if old.get(key) != new.get(key):
             comparison.warnings.append(f"{label} : {old.get(key)} → {new.get(key)}")
     before = {e["id"]: e for e in old["exigences"]}

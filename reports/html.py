@@ -197,6 +197,11 @@ CSP = (
 """Only the script and style above may run: an escaping slip in a hostile value still executes nothing."""
 
 
+def html_id(text: str) -> str:
+    """The id-safe form of a requirement id: rows are ``exigence-<html_id>``, which Allure's links point at."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
 def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
     """The report page; with ``run_dir``, each captured exchange is pretty-printed inline from its evidence file."""
     page = _Page(run_dir)
@@ -287,7 +292,7 @@ def _journal_note(report: dict[str, Any]) -> str:
     if not report.get("journal"):
         return ""
     note = _e(report.get("journal_note", ""))
-    return f"<p class='note'>Journal brut <code>{_e(report['journal'])}</code> : {note}</p>"
+    return f"<p class='note'><code>{_e(report['journal'])}</code> — {note}</p>"
 
 
 def _counts(report: dict[str, Any], statuses: list[str]) -> str:
@@ -344,7 +349,7 @@ class _Page:
         self.ids: set[str] = set()
 
     def unique_id(self, prefix: str, text: str) -> str:
-        base = prefix + re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+        base = prefix + html_id(text)
         candidate, n = base, 1
         while candidate in self.ids:
             n += 1

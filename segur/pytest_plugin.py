@@ -17,6 +17,7 @@ from segur.harness import COULOIRS, Harness, RunOptions
 from segur.journal import payload
 from segur.recorder import BAC_A_SABLE, MODES, ScenarioResult, StepResult
 from segur.redaction import redact
+from segur.reports.html import html_id
 from segur.sut import SutUnreachable
 
 HARNESS = pytest.StashKey[Harness]()
@@ -270,7 +271,7 @@ def _allure_labels(harness: Harness, result: ScenarioResult) -> None:
         allure.dynamic.feature(exigence.socle)
         allure.dynamic.story(f"{exigence.id} {exigence.titre}")
         allure.dynamic.severity(SEVERITIES[exigence.criticite])
-        allure.dynamic.link(f"../rapport.html#{exigence.id}", name=exigence.id)
+        allure.dynamic.link(f"../rapport.html#exigence-{html_id(exigence.id)}", name=exigence.id)
 
 
 def _allure_exchanges(harness: Harness, result: ScenarioResult) -> None:

@@ -90,6 +90,10 @@ def test_an_untouched_bundle_verifies(run_dir):
     assert check.signer is None and not check.raw_journal
 
 
+def test_the_bundle_folder_is_created(run_dir, tmp_path):
+    assert verify_bundle(write_bundle(run_dir, tmp_path / "dossier" / "ci" / "bundle.zip")).ok
+
+
 def test_one_changed_byte_of_one_evidence_file_fails_verify_naming_that_file(run_dir):
     bundle = write_bundle(run_dir)
     name = f"{run_dir.name}/{EVIDENCE}"

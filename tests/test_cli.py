@@ -114,6 +114,7 @@ def test_manual_adapter_asks_the_operator_what_it_cannot_observe(tmp_path, pki, 
     assert found["INS/va1.38"] == "non_teste"
 
 
+@pytest.mark.timeout(300)  # a couloir run plus the Allure CLI, on a shared 2-core machine
 def test_run_directory_holds_every_artefact(tmp_path, pki):
     out = tmp_path / "run"
     code, report = run_couloir("ville", "reference", out, pki.directory)
@@ -154,7 +155,9 @@ def assert_allure_results_tell_the_requirement_story(results):
                 by_story.setdefault(value.split()[0], []).append((result, labels))
     result, labels = by_story["DMP/PROV.01"][0]
     assert {("epic", "couloir ville"), ("feature", "DMP"), ("severity", "critical")} <= labels
-    assert any(link["name"] == "DMP/PROV.01" for link in result["links"])
+    link = next(link for link in result["links"] if link["name"] == "DMP/PROV.01")
+    assert link["url"] == "../rapport.html#exigence-DMP_PROV.01"
+    assert "id='exigence-DMP_PROV.01'" in (results.parent / "rapport.html").read_text(), "the link lands on the row"
     assert any(a["name"].startswith("#") and "dmp" in a["name"] for a in result["attachments"]), "no exchange"
     everything = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
     assert any(r.get("parameters") for r in everything), "Scenario Outline examples are Allure parameters"

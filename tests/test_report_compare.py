@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from report_samples import sample_report, write_sample_run
 
 from segur.reports.compare import (
     EXIT_OK,
@@ -20,7 +21,6 @@ from segur.reports.compare import (
     load_report,
     render_text,
 )
-from tests.report_samples import sample_report, write_sample_run
 
 
 def _with(report: dict, **changes: dict) -> dict:
@@ -128,6 +128,14 @@ def test_removed_requirements_and_another_couloir_are_reported():
     assert [(c.id, c.old, c.new) for c in comparison.removed] == [("INS/va1.99", "externe", None)]
     assert comparison.warnings == ["couloirs différents : hopital → ville"]
     assert comparison.exit_code == EXIT_OK
+
+
+def test_runs_in_different_modes_are_flagged():
+    new = sample_report()
+    new["mode"] = "homologation"
+    assert compare_reports(sample_report(), new).warnings == [
+        "modes différents (bac-a-sable / homologation) : bac-a-sable → homologation"
+    ]
 
 
 def test_text_groups_one_line_per_requirement_in_french():
