@@ -3,15 +3,18 @@
 ITI-41: every submission the mock receives goes through the whole gate (mTLS, MTOM, VIHF signature),
 the XDS metadata and XAdES checks and the CDA layers (a)+(b), then is filed. Each client process
 prepares its submissions (signed VIHF, signed lot) before the clock starts, so the figures are the
-mock's. CDA validation: layers (a, own structural checks)+(b) on the same documents, and the official
-ANS schematrons through the XSLT 3 engine when ``--cisis`` points at a TestContenuCDA package. Usage:
+mock's. In-process CPU: the same submissions through the mock's handler in this process, checks
+inline, timed in CPU seconds (the figure to compare changes by on a shared machine). CDA
+validation: layers (a, own structural checks)+(b) on the same documents, and the official ANS
+schematrons through the XSLT 3 engine when ``--cisis`` points at a TestContenuCDA package. Usage:
 
-    .venv/bin/python bench/dmp_bench.py --seconds 5 --clients 2 [--cisis DIR] [--examples DIR]
+    .venv/bin/python bench/dmp_bench.py --seconds 5 --clients 2 [--cpu-submissions N] [--cisis DIR] [--examples DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
@@ -26,10 +29,14 @@ from dmp_requests import DOMINIQUE, cda, client, submission
 
 from segur.cda import validate_cda
 from segur.ins import OID_INS_NIR_TEST
-from segur.pki import Pki
-from segur.reference_sut.dmp_client import ITI41, DmpError, attachments, raise_registry_errors
+from segur.mocks.dmp import DmpMock
+from segur.mocks.dmp.protocol import BASE_PATH
+from segur.mocks.runtime.http import HttpRequest
+from segur.pki import Pki, ensure_pki
+from segur.reference_sut.dmp_client import ITI41, DmpClient, DmpError, attachments, raise_registry_errors
 
 N3_FORMAT = "urn:asip:ci-sis:ldl-ses:2017"
+AUTH_CLI = "HOPITAL TEST SEGUR AUTH_CLI"  # the client certificate's CN, as the TLS layer hands it to the mock
 FILLER = tuple(f"Ligne {n} du compte rendu synthétique : évolution favorable, pas d'événement." for n in range(190))
 
 
@@ -46,15 +53,21 @@ def fifty_kb_cda(number: int) -> bytes:
     return cda(level="N3", document_id=f"1.2.250.1.999.1.1.9.{os.getpid()}.{number}", text=FILLER)
 
 
+def prepared_submissions(dpi: DmpClient, pki: Pki, count: int) -> list[tuple[str, str, bytes]]:
+    """URL, Content-Type and body of ``count`` ITI-41 requests, each of its own 50 KB CDA under a fresh VIHF."""
+    prepared = []
+    for number in range(count):
+        lot = submission(pki, fifty_kb_cda(number), format_code=N3_FORMAT)
+        parts = attachments(lot.request, lot.documents)
+        prepared.append(dpi.prepare("repository", ITI41, lot.request, DOMINIQUE, OID_INS_NIR_TEST, "normal", parts))
+    return prepared
+
+
 def run_client(base_url: str, pki_dir: str, count: int, seconds: float, ready: Any, results: Any) -> None:
     """Prepare ``count`` submissions, wait for the others, then send them for at most ``seconds``."""
     pki = Pki(Path(pki_dir))
     dpi = client(_Target(base_url, pki))
-    prepared = []
-    for number in range(count + 1):
-        lot = submission(pki, fifty_kb_cda(number), format_code=N3_FORMAT)
-        parts = attachments(lot.request, lot.documents)
-        prepared.append(dpi.prepare("repository", ITI41, lot.request, DOMINIQUE, OID_INS_NIR_TEST, "normal", parts))
+    prepared = prepared_submissions(dpi, pki, count + 1)
     dpi.send(*prepared.pop())  # warm-up: connection and the mock's caches
     latencies: list[float] = []
     errors = 0
@@ -85,6 +98,39 @@ def bench_iti41(seconds: float, clients: int, count: int) -> dict[str, float]:
             stop_host(host)
         journaled = journal_records(work)
     return {**summarize(outcomes), "journal_records": journaled}
+
+
+def cpu_per_submission(count: int, rounds: int = 3) -> float:
+    """Milliseconds of CPU one ITI-41 costs the mock's own handler, its checks inline (``workers=0``), in this process.
+
+    On a shared machine the wall-clock rate follows the neighbours' load; CPU time spent in one
+    process much less so. The best of ``rounds`` rounds (the registry emptied before each) is
+    kept, since other processes only ever add to it. No TLS, HTTP parsing nor journal: the mock's work.
+    """
+    with tempfile.TemporaryDirectory(prefix="dmp-bench-") as tmp:
+        pki = ensure_pki(Path(tmp) / "pki")
+        mock = DmpMock(pki, workers=0)
+        dpi = client(_Target(f"https://dmp.invalid{BASE_PATH}", pki))
+        requests = [
+            HttpRequest("POST", f"{BASE_PATH}repository", {"content-type": kind}, body, body, {"cn": AUTH_CLI}, "")
+            for _, kind, body in prepared_submissions(dpi, pki, count)
+        ]
+        dpi.close()
+        asyncio.run(_handle(mock, requests[:5]))  # warm-up: value sets, compiled XPaths, the signer's chain
+        figures = []
+        for _ in range(rounds):
+            mock.reset()
+            started = time.process_time()
+            asyncio.run(_handle(mock, requests))
+            figures.append((time.process_time() - started) / count * 1000)
+    return min(figures)
+
+
+async def _handle(mock: DmpMock, requests: list[HttpRequest]) -> None:
+    for request in requests:
+        handled = await mock.app.handle(request)
+        if handled.outcome.get("status") != "Success":
+            raise SystemExit(f"the in-process submission was refused: {handled.outcome}")
 
 
 def bench_validation(documents: list[bytes], cisis: Path | None, seconds: float) -> dict[str, float | str]:
@@ -131,7 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         default=default_examples if default_examples.is_dir() else None,
         help="a folder of CDA documents to validate as well (default: ../shared examples if present)",
     )
+    parser.add_argument(
+        "--cpu-submissions",
+        type=int,
+        default=100,
+        help="submissions for the in-process CPU figure, handler only (default 100; 0 skips it)",
+    )
     args = parser.parse_args(argv)
+    if args.cpu_submissions > 0:
+        cpu = cpu_per_submission(args.cpu_submissions)
+        print(f"in-process CPU: {cpu:.2f} ms per ITI-41 (mock handler, checks inline, best of 3 rounds)")
     figures = bench_iti41(args.seconds, args.clients, args.submissions)
     print(
         f"DMP mock bench: {args.clients} mTLS client(s), ITI-41 of a {len(fifty_kb_cda(0)) / 1000:.0f} KB CDA "

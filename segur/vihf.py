@@ -41,7 +41,6 @@ from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
-from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import SignatureConfiguration, VerifyResult, XMLVerifier
@@ -51,6 +50,7 @@ from signxml.exceptions import SignXMLException
 from segur.ins import OID_INS_NIA, OID_INS_NIA_TEST, OID_INS_NIR, OID_INS_NIR_TEST, key_is_valid
 from segur.rpps import luhn_valid
 from segur.validation import Finding, MalformedXml, Severity, UnsafeXml, parse_untrusted
+from segur.xds.certificates import UntrustedCertificate, verify_chain
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -252,7 +252,7 @@ def _the_assertion(root: etree._Element, findings: _Findings) -> etree._Element 
         holders = [
             element
             for element in root.iter()
-            if any(etree.QName(k).localname in _ID_NAMES and v == assertion_id for k, v in element.attrib.items())
+            if any(v == assertion_id and etree.QName(k).localname in _ID_NAMES for k, v in element.attrib.items())
         ]
         if len(holders) > 1:
             findings.error("VIHF-ID-DUPLICATE", f"ID {assertion_id!r} is carried by {len(holders)} elements")
@@ -321,11 +321,6 @@ def _check_algorithms(signed_info: etree._Element, assertion_id: str, findings: 
         findings.error("VIHF-SIGNATURE-ALGORITHM", f"digest {digest} is not SHA-256", _SIGNED_INFO)
 
 
-@lru_cache(maxsize=8)
-def _store(trusted_ca_pem: bytes) -> verification.Store:
-    return verification.Store(x509.load_pem_x509_certificates(trusted_ca_pem))
-
-
 def _verify_signature(
     assertion: etree._Element, signature: etree._Element, trusted_ca_pem: bytes, now: datetime, findings: _Findings
 ) -> tuple[etree._Element, x509.Certificate] | None:
@@ -342,18 +337,8 @@ def _verify_signature(
         findings.error("VIHF-CERT-KEY-USAGE", f"certificate {leaf.subject.rfc4514_string()} lacks digitalSignature")
         return None
     try:
-        verifier = (
-            verification.PolicyBuilder()
-            .store(_store(trusted_ca_pem))
-            .time(now)
-            .extension_policies(
-                ee_policy=verification.ExtensionPolicy.permit_all(),
-                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-            )
-            .build_client_verifier()
-        )
-        verifier.verify(leaf, chain[1:])
-    except verification.VerificationError as error:
+        verify_chain(chain, trusted_ca_pem, now)
+    except UntrustedCertificate as error:
         findings.error("VIHF-CERT-UNTRUSTED", f"{leaf.subject.rfc4514_string()} does not chain to the CA: {error}")
         return None
     try:
@@ -485,7 +470,7 @@ def _read_claims(
         psc_token=psc_token,
         vihf_version=version,
         issuer=_issuer(signed, certificate, findings),
-        signing_certificate_subject=certificate.subject.rfc4514_string(),
+        signing_certificate_subject=_subject(certificate)[0],
         assertion_id=signed.get("ID", ""),
     )
 
@@ -544,12 +529,31 @@ def _authn_context(signed: etree._Element, findings: _Findings) -> tuple[str, st
     return class_ref, decl
 
 
-def _dn_key(name: x509.Name) -> list[tuple[tuple[str, str], ...]]:
+_DnKey = tuple[tuple[tuple[str, str], ...], ...]
+
+
+def _dn_key(name: x509.Name) -> _DnKey:
     """A DN as comparable RDNs: attribute types by OID, values case- and space-insensitive (RFC 4518 in short)."""
-    return [
+    return tuple(
         tuple(sorted((a.oid.dotted_string, " ".join(str(a.value).split()).casefold()) for a in rdn))
         for rdn in name.rdns
-    ]
+    )
+
+
+@lru_cache(maxsize=64)
+def _issuer_key(text: str) -> _DnKey | None:
+    """The DN an Issuer text names, or None; cached: an organisation sends the same Issuer every time."""
+    canonical = _DN_TYPES.sub(lambda m: m.group(1) + m.group(2).upper() + "=", _DN_SPACES.sub(r"\1", text))
+    try:
+        return _dn_key(x509.Name.from_rfc4514_string(canonical, _DN_ALIASES))
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=64)
+def _subject(certificate: x509.Certificate) -> tuple[str, _DnKey]:
+    """The signing certificate's subject, as RFC 4514 text and as a DN key; cached per certificate (by its DER)."""
+    return certificate.subject.rfc4514_string(), _dn_key(certificate.subject)
 
 
 def _issuer(signed: etree._Element, certificate: x509.Certificate, findings: _Findings) -> str:
@@ -566,15 +570,13 @@ def _issuer(signed: etree._Element, certificate: x509.Certificate, findings: _Fi
     text = (issuer.text or "").strip()
     if issuer.get("Format") != ISSUER_FORMAT:
         findings.error("VIHF-ISSUER", f"Issuer Format {issuer.get('Format')!r} is not {ISSUER_FORMAT}", where)
-    canonical = _DN_TYPES.sub(lambda m: m.group(1) + m.group(2).upper() + "=", _DN_SPACES.sub(r"\1", text))
-    try:
-        named = _dn_key(x509.Name.from_rfc4514_string(canonical, _DN_ALIASES))
-    except ValueError:
+    named = _issuer_key(text)
+    if named is None:
         findings.error("VIHF-ISSUER", f"Issuer {text!r} is not a distinguished name", where)
         return text
-    subject = _dn_key(certificate.subject)
+    subject_text, subject = _subject(certificate)
     if named not in (subject, subject[::-1]):
-        message = f"Issuer {text!r} is not the signing certificate's subject {certificate.subject.rfc4514_string()!r}"
+        message = f"Issuer {text!r} is not the signing certificate's subject {subject_text!r}"
         findings.error("VIHF-ISSUER", message, where)
     return text
 

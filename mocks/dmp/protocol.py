@@ -95,6 +95,8 @@ _PROBLEM_CODES = {
     "doctype": "DMPForbiddenDoctype",
     "mtom": "DMPInvalidMtom",
 }
+_REFERENCES = frozenset({"id", "sourceObject", "targetObject", "classifiedObject", "registryObject"})
+"""The attributes by which registry objects name each other: symbolic ids there become entryUUIDs."""
 
 
 @dataclass
@@ -754,9 +756,8 @@ def _renamed(element: etree._Element, ids: dict[str, str]) -> etree._Element:
     """A stored copy with every symbolic reference replaced by the entryUUID assigned to it."""
     stored = copy.deepcopy(element)
     for node in stored.iter():
-        for attribute in ("id", "sourceObject", "targetObject", "classifiedObject", "registryObject"):
-            value = node.get(attribute)
-            if value in ids:
+        for attribute, value in node.items():
+            if value in ids and attribute in _REFERENCES:
                 node.set(attribute, ids[value])
     return stored
 

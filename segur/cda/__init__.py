@@ -24,15 +24,24 @@ CdaLayer = Callable[[bytes, etree._Element], list[Finding]]
 
 
 def validate_cda(
-    data: bytes, *, schema: etree.XMLSchema | None = None, extra_layers: Sequence[CdaLayer] = ()
+    data: bytes,
+    *,
+    schema: etree.XMLSchema | None = None,
+    extra_layers: Sequence[CdaLayer] = (),
+    root: etree._Element | None = None,
 ) -> list[Finding]:
-    """Every finding of every layer on one CDA document; unsafe or malformed XML is one finding."""
-    try:
-        root = parse_untrusted(data)
-    except UnsafeXml as error:
-        return [Finding("CDA-XML-001", "error", str(error))]
-    except MalformedXml as error:
-        return [Finding("CDA-XML-002", "error", str(error))]
+    """Every finding of every layer on one CDA document; unsafe or malformed XML is one finding.
+
+    ``root`` is ``data`` already parsed with ``parse_untrusted``, when the caller has it (the DMP
+    mock reads each document once for its XDS and CDA checks); the layers only read it.
+    """
+    if root is None:
+        try:
+            root = parse_untrusted(data)
+        except UnsafeXml as error:
+            return [Finding("CDA-XML-001", "error", str(error))]
+        except MalformedXml as error:
+            return [Finding("CDA-XML-002", "error", str(error))]
     document = clinical_document(root)
     if document is None:
         message = f"the root element must be ClinicalDocument in urn:hl7-org:v3, found {root.tag}"

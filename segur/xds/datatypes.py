@@ -103,12 +103,28 @@ def xon_problem(value: str) -> str | None:
     return None
 
 
+def _instant(digits: str) -> dt.datetime:
+    """YYYY[MM[DD[hh[mm[ss]]]]] (checked by the caller) as a datetime; ValueError for an impossible date or time.
+
+    The datetime constructor checks what ``strptime`` would, at a quarter of its cost: every DMP
+    submission carries a dozen of these.
+    """
+    return dt.datetime(
+        int(digits[:4]),
+        int(digits[4:6] or 1),
+        int(digits[6:8] or 1),
+        int(digits[8:10] or 0),
+        int(digits[10:12] or 0),
+        int(digits[12:14] or 0),
+    )
+
+
 def dtm_problem(value: str) -> str | None:
     """Why a value is not an XDS DTM: UTC, no offset, YYYY[MM[DD[hh[mm[ss]]]]], a real date."""
     if not DTM.match(value):
         return f"'{value}' is not an XDS time (UTC digits YYYYMMDDhhmmss, no separator, no offset)"
     try:
-        dt.datetime.strptime(value, _DTM_FORMATS[len(value)])
+        _instant(value)
     except ValueError:
         return f"'{value}' is not a valid date/time"
     return None
@@ -126,6 +142,6 @@ def cda_ts_to_utc(value: str) -> str | None:
     digits, sign, hours, minutes = match.groups()
     if sign is None or len(digits) <= 8:
         return digits
-    local = dt.datetime.strptime(digits, _DTM_FORMATS[len(digits)])
+    local = _instant(digits)
     offset = dt.timedelta(hours=int(hours), minutes=int(minutes)) * (1 if sign == "+" else -1)
     return (local - offset).strftime(_DTM_FORMATS[len(digits)])

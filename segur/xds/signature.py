@@ -13,8 +13,10 @@ to the submission set's uniqueId (ITI TF-3 §5.5.3.1). Facts and choices:
   XML-DSig schema validation rejects it; the enveloping form (manifest inside ``ds:Object``);
   XAdES baseline-B, not the X-L form DSG asks for, since the harness has no TSA nor OCSP.
 
-Cryptography, canonicalisation and certificate chains are signxml's; this module only decides
-what must be signed and compares the manifest with the documents actually received.
+Cryptography and canonicalisation are signxml's, the signer's certificate chain is checked by
+``segur.xds.certificates`` (once per chain) before signxml verifies the signature with that
+certificate; this module only decides what must be signed and compares the manifest with the
+documents actually received.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from cryptography import x509
@@ -29,10 +32,10 @@ from cryptography.hazmat.primitives import hashes
 from lxml import etree
 from signxml.algorithms import DigestAlgorithm, digest_algorithm_implementations
 from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignature
-from signxml.util import X509CertChainVerifier
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from segur.validation import Finding, MalformedXml, UnsafeXml, parse_untrusted
+from segur.xds.certificates import UntrustedCertificate, verify_chain
 from segur.xds.ebrim import NS
 
 _DS = f"{{{NS['ds']}}}"
@@ -46,45 +49,37 @@ def document_uri(unique_id: str) -> str:
     return "urn:oid:" + quote(unique_id, safe=".")
 
 
-class _InMemoryCa(X509CertChainVerifier):
-    """signxml's chain verifier, trusting certificates given as bytes instead of a CA file."""
-
-    def __init__(self, trusted: list[x509.Certificate], **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self._trusted = trusted
-
-    @property
-    def store(self) -> x509.verification.Store:
-        return x509.verification.Store(self._trusted)
-
-
-class _Verifier(XAdESVerifier):
-    def __init__(self, trusted: list[x509.Certificate]) -> None:
-        super().__init__()
-        self._trusted = trusted
-
-    def get_cert_chain_verifier(
-        self,
-        ca_pem_file: str | bytes | None,
-        ee_policy: x509.verification.ExtensionPolicy | None,
-        ca_policy: x509.verification.ExtensionPolicy | None,
-    ) -> X509CertChainVerifier:
-        return _InMemoryCa(
-            self._trusted,
-            verification_time=self._get_cert_verification_time(),
-            ee_policy=ee_policy,
-            ca_policy=ca_policy,
-        )
-
-
-def _embedded_certificate(signature: etree._Element) -> x509.Certificate | None:
-    text = signature.findtext("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=NS)
-    if not text:
-        return None
+def _embedded_certificates(signature: etree._Element) -> list[x509.Certificate] | None:
+    """The certificates of ``KeyInfo/X509Data`` in their order; None when one cannot be read."""
+    texts = [el.text or "" for el in signature.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)]
     try:
-        return x509.load_der_x509_certificate(base64.b64decode("".join(text.split())))
+        return [x509.load_der_x509_certificate(base64.b64decode("".join(text.split()))) for text in texts]
     except (ValueError, binascii.Error):
         return None
+
+
+def _trusted_signer(certificates: list[x509.Certificate], trusted_ca_pem: bytes) -> x509.Certificate:
+    """The signing certificate once it may sign (digitalSignature) and chains to a trusted CA now.
+
+    The chain may come leaf first or leaf last, as signxml's own chain check accepts.
+    """
+    orders = [certificates, certificates[::-1]] if len(certificates) > 1 else [certificates]
+    refusals = []
+    for chain in orders:
+        try:
+            usage = chain[0].extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            usage = None
+        if usage is None or not usage.digital_signature:
+            refusals.append(f"{chain[0].subject.rfc4514_string()} lacks the digitalSignature key usage")
+            continue
+        try:
+            verify_chain(chain, trusted_ca_pem, datetime.now(UTC))
+        except UntrustedCertificate as error:
+            refusals.append(str(error))
+            continue
+        return chain[0]
+    raise UntrustedCertificate("; ".join(refusals))
 
 
 def _digest(algorithm: str, data: bytes) -> bytes:
@@ -118,16 +113,13 @@ def verify_submission_signature(
         return [finding("XDS-SIGNATURE-INVALID", f"the signature document is not acceptable XML: {error}")]
     if root.tag != f"{_DS}Signature":
         return [finding("XDS-SIGNATURE-INVALID", f"the signature document's root is {root.tag}, not ds:Signature")]
+    certificates = _embedded_certificates(root)
+    if not certificates:
+        return [finding("XDS-SIGNATURE-INVALID", "the signature carries no readable X.509 certificate")]
     try:
-        if trusted_ca_pem is None:
-            certificate = _embedded_certificate(root)
-            if certificate is None:
-                return [finding("XDS-SIGNATURE-INVALID", "the signature carries no X.509 certificate")]
-            results = _Verifier([]).verify(root, x509_cert=certificate, expect_config=_CONFIG)
-        else:
-            trusted = x509.load_pem_x509_certificates(trusted_ca_pem)
-            results = _Verifier(trusted).verify(root, expect_config=_CONFIG)
-    except InvalidCertificate as error:
+        signer = certificates[0] if trusted_ca_pem is None else _trusted_signer(certificates, trusted_ca_pem)
+        results = XAdESVerifier().verify(root, x509_cert=signer, expect_config=_CONFIG)
+    except (UntrustedCertificate, InvalidCertificate) as error:
         return [finding("XDS-SIGNATURE-UNTRUSTED", f"the signing certificate is not trusted: {error}")]
     except (InvalidSignature, InvalidInput, etree.DocumentInvalid) as error:
         return [finding("XDS-SIGNATURE-INVALID", f"the XAdES signature does not verify: {error}")]
