@@ -313,6 +313,23 @@ def test_timeout_fault_delays_and_a_failed_handshake_is_journaled(mock: Mock) ->
     assert [r["operation"] for r in mock.journal.since(seq)] == ["imap-starttls", "tls-handshake"]
 
 
+def test_plaintext_pipelined_after_starttls_is_discarded_not_run(mock: Mock) -> None:
+    """A man in the middle appends a command to STARTTLS in clear: it must not run inside the TLS session."""
+    seq = mock.journal.last_seq
+    with socket.create_connection(("127.0.0.1", mock.server.port), timeout=5) as plain:
+        reader = plain.makefile("rb")
+        reader.readline()
+        plain.sendall(b"h STARTTLS\r\ni CAPABILITY\r\n")
+        assert reader.readline() == b"h OK Begin TLS negotiation now\r\n"
+        context = ssl.create_default_context(cafile=str(mock.pki.ca_cert))
+        with context.wrap_socket(plain, server_hostname="localhost") as tls:
+            secure = tls.makefile("rb")
+            tls.sendall(b"n NOOP\r\n")
+            assert secure.readline() == b"n OK NOOP completed\r\n", "the injected CAPABILITY must not answer first"
+    injected = [r for r in mock.journal.since(seq) if r["operation"] == "imap-starttls-injection"]
+    assert len(injected) == 1 and injected[0]["outcome"]["discarded"] == len(b"i CAPABILITY\r\n")
+
+
 def test_expired_token_ends_the_session_at_the_next_command(mock: Mock) -> None:
     raw = Raw(mock)
     mock.now[0] += 3601

@@ -507,6 +507,22 @@ async def _starttls(session: _Session, parser: Parser) -> tuple[str, str]:
 
     async def upgrade() -> None:
         started = now_iso()
+        # Plaintext pipelined after STARTTLS must not be read as if it came over TLS (RFC 3501 §6.2.1, the
+        # CVE-2011-0411 class): drop it, as aiosmtpd does for SMTP; asyncio has no public API for the buffer.
+        injected = bytes(session.reader._buffer)  # type: ignore[attr-defined]
+        session.reader._buffer.clear()  # type: ignore[attr-defined]
+        if injected:
+            session.server.journal.record(
+                Exchange(
+                    mock="mss",
+                    operation="imap-starttls-injection",
+                    request=injected,
+                    response=b"",
+                    started=started,
+                    peer=session.peer,
+                    outcome=session.tagged({"discarded": len(injected)}),
+                )
+            )
         try:
             await asyncio.wait_for(session.writer.start_tls(session.server.tls), session.server.handshake_timeout)
         except (ssl.SSLError, TimeoutError, ConnectionError, OSError) as error:
