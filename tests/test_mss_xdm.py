@@ -13,6 +13,7 @@ from dmp_requests import DOMINIQUE, ZOE, cda
 
 from segur.ins import OID_INS_NIR, OID_INS_NIR_TEST
 from segur.mss import XdmError, read_xdm, validate_xdm
+from segur.mss.xdm import xdm_findings
 from segur.validation import Finding
 from segur.xds import InsOids
 
@@ -133,6 +134,16 @@ def test_production_oids_are_accepted_only_when_the_caller_says_so() -> None:
     )
     assert ("XDM-PATIENT-OID", "MSS/PROV.01") in rules(validate_xdm(archive))
     assert rules(validate_xdm(archive, oids=InsOids.production())) == set()
+
+
+def test_an_unqualified_identity_may_travel_under_a_local_identifier() -> None:
+    """X-MSS-INS: N means no INS to carry: a local id under the sender's assigning authority is right."""
+    local = "IPP-000123^^^&1.2.250.1.999.1.1.2&ISO"
+    package = read_xdm(build_xdm(patient_id=local, set_patient_id=local))
+    assert ("XDM-PATIENT-OID", "MSS/PROV.01") in rules(xdm_findings(package))
+    assert ("XDM-PATIENT-OID", "MSS/PROV.01") not in rules(xdm_findings(package, ins_required=False))
+    anonymous = read_xdm(build_xdm(patient_id="IPP-000123", set_patient_id="IPP-000123"))
+    assert ("XDM-PATIENT-OID", "MSS/PROV.01") in rules(xdm_findings(anonymous, ins_required=False))
 
 
 def test_cda_findings_are_re_emitted_with_the_xdm_prefix() -> None:

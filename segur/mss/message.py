@@ -164,7 +164,8 @@ def _archive_findings(message: _Message, oids: InsOids | None) -> list[Finding]:
         message.package = read_xdm(message.archives[0])
     except XdmError as error:
         return [*findings, error.finding()]
-    return findings + xdm_findings(message.package, oids=oids)
+    ins_required = [v.split(";")[0].strip() for v in message.headers("X-MSS-INS")] != ["N"]
+    return findings + xdm_findings(message.package, oids=oids, ins_required=ins_required)
 
 
 def _codecda_findings(message: _Message) -> list[Finding]:

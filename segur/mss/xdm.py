@@ -297,7 +297,7 @@ def _entry_findings(package: XdmPackage, subset: XdmSubset, entry: XdmEntry) -> 
     return findings
 
 
-def _patient_findings(package: XdmPackage, oids: InsOids) -> list[Finding]:
+def _patient_findings(package: XdmPackage, oids: InsOids, ins_required: bool) -> list[Finding]:
     findings = []
     patient_ids = {s.patient_id for s in package.subsets if s.metadata is not None}
     for subset in package.subsets:
@@ -308,8 +308,10 @@ def _patient_findings(package: XdmPackage, oids: InsOids) -> list[Finding]:
         if not subset.patient_id:
             findings.append(Finding("XDM-PATIENT", "error", "the submission set has no patientId", where, LAYOUT))
         elif cx.authority not in oids:
-            message = f"patientId '{subset.patient_id}' must carry an INS OID ({oids.nir} or {oids.nia}) in CX.4"
-            findings.append(Finding("XDM-PATIENT-OID", "error", message, where, LAYOUT))
+            if ins_required or not cx.authority or not cx.id:
+                wanted = f"an INS OID ({oids.nir} or {oids.nia})" if ins_required else "an assigning authority OID"
+                message = f"patientId '{subset.patient_id}' must carry {wanted} in CX.4"
+                findings.append(Finding("XDM-PATIENT-OID", "error", message, where, LAYOUT))
         elif problem := ins_problem(cx.id):
             findings.append(Finding("XDM-PATIENT", "error", f"patientId: {problem}", where, LAYOUT))
     if len(patient_ids) > 1:
@@ -325,13 +327,17 @@ def _patient_findings(package: XdmPackage, oids: InsOids) -> list[Finding]:
     return findings
 
 
-def xdm_findings(package: XdmPackage, *, oids: InsOids | None = None) -> list[Finding]:
-    """Layout, metadata/file agreement, patient consistency and every CDA through the CDA engine."""
+def xdm_findings(package: XdmPackage, *, oids: InsOids | None = None, ins_required: bool = True) -> list[Finding]:
+    """Layout, metadata/file agreement, patient consistency and every CDA through the CDA engine.
+
+    ``ins_required`` False (the message says X-MSS-INS: N) lets the patientId be a local identifier
+    under the sender's own assigning authority: an unqualified identity has no INS to carry.
+    """
     findings = _layout_findings(package)
     for subset in package.subsets:
         for entry in subset.entries:
             findings += _entry_findings(package, subset, entry)
-    findings += _patient_findings(package, oids or InsOids())
+    findings += _patient_findings(package, oids or InsOids(), ins_required)
     for path in _xml_documents(package):
         findings += [
             Finding(f"XDM-CDA:{f.rule}", f.severity, f"{path}: {f.message}", f.location, f.requirement)
