@@ -239,7 +239,7 @@ def fresh_dmp(dmp_mock: RunningDmp) -> Iterator[RunningDmp]:
 
 
 @pytest.fixture(scope="module")
-def psc_mss_host(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockHost]:
+def host(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockHost]:
     """The PSC and MSSanté mocks in one host, as in a run (XOAUTH2 tokens introspected); one per test module."""
     journal = Path(tmp_path_factory.mktemp("psc-mss")) / "journal.jsonl"
     running = MockHost(create_mocks(["psc", "mss"], pki), HostConfig(pki=pki, journal_path=journal))

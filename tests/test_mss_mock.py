@@ -29,11 +29,6 @@ DOCTOR_BAL = "hospitalier.medecin-test@hopital-test.mssante.fr"
 PATIENT_BAL = f"2751263220749{ins_key('2751263220749')}@patient.mssante.fr"
 
 
-@pytest.fixture(scope="module")
-def host(psc_mss_host: MockHost) -> MockHost:
-    return psc_mss_host
-
-
 @pytest.fixture(autouse=True)
 def fresh(host: MockHost) -> None:
     host.services["mss"].reset()

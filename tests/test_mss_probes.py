@@ -31,11 +31,6 @@ SECRET = "mot-de-passe-en-clair"
 TLS_PROBES = ["tls-legacy", "weak-ciphers", "expired-certificate", "revoked-certificate"]
 
 
-@pytest.fixture(scope="module")
-def host(psc_mss_host: MockHost) -> MockHost:
-    return psc_mss_host
-
-
 @pytest.fixture(autouse=True)
 def fresh(host: MockHost) -> None:
     host.services["mss"].reset()

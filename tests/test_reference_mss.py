@@ -44,11 +44,6 @@ ZOE_INS = "2751263220749" + ins_key("2751263220749")
 HL7 = "{urn:hl7-org:v3}"
 
 
-@pytest.fixture(scope="module")
-def host(psc_mss_host: MockHost) -> MockHost:
-    return psc_mss_host
-
-
 @pytest.fixture(autouse=True)
 def fresh(host: MockHost) -> None:
     host.services["mss"].reset()
