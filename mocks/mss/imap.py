@@ -231,6 +231,20 @@ class _Session:
         """A journal outcome, with the probe this session runs under."""
         return {"probe": self.probe.kind, **outcome} if self.probe is not None else outcome
 
+    def record_event(self, operation: str, started: str, outcome: dict[str, object], request: bytes = b"") -> None:
+        """A session event that is no command (handshake refused, plaintext dropped): journaled all the same."""
+        self.server.journal.record(
+            Exchange(
+                mock="mss",
+                operation=operation,
+                request=request,
+                response=b"",
+                started=started,
+                peer=self.peer,
+                outcome=self.tagged(outcome),
+            )
+        )
+
     async def run(self) -> None:
         self.writer.write(b"* OK [CAPABILITY " + self.capabilities + b"] MSSante operator mock ready\r\n")
         await self.writer.drain()
@@ -512,31 +526,12 @@ async def _starttls(session: _Session, parser: Parser) -> tuple[str, str]:
         injected = bytes(session.reader._buffer)  # type: ignore[attr-defined]
         session.reader._buffer.clear()  # type: ignore[attr-defined]
         if injected:
-            session.server.journal.record(
-                Exchange(
-                    mock="mss",
-                    operation="imap-starttls-injection",
-                    request=injected,
-                    response=b"",
-                    started=started,
-                    peer=session.peer,
-                    outcome=session.tagged({"discarded": len(injected)}),
-                )
-            )
+            session.record_event("imap-starttls-injection", started, {"discarded": len(injected)}, request=injected)
         try:
             await asyncio.wait_for(session.writer.start_tls(session.server.tls), session.server.handshake_timeout)
         except (ssl.SSLError, TimeoutError, ConnectionError, OSError) as error:
-            session.server.journal.record(
-                Exchange(
-                    mock="mss",
-                    operation="tls-handshake",
-                    request=b"",
-                    response=b"",
-                    started=started,
-                    peer=session.peer,
-                    outcome=session.tagged({"refused": "tls", "reason": f"{type(error).__name__}: {error}"}),
-                )
-            )
+            reason = f"{type(error).__name__}: {error}"
+            session.record_event("tls-handshake", started, {"refused": "tls", "reason": reason})
             if session.probe is not None:
                 session.probe.refused(error)
             session.writer.close()
