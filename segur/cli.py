@@ -371,7 +371,7 @@ def _vihf_validator(args: argparse.Namespace) -> Callable[[bytes], list[Finding]
     from segur.validation import parse_untrusted
     from segur.vihf import WSSE, verify_vihf
 
-    trusted = ensure_pki(args.pki).ca_cert.read_bytes()
+    trusted = ensure_pki(args.pki).trust_bundle()
 
     def validate(data: bytes) -> list[Finding]:
         try:
@@ -393,7 +393,7 @@ def _xds_validator(args: argparse.Namespace) -> Callable[[bytes], list[Finding]]
     from segur.xds import validate_submission
     from segur.xds.ebrim import XDSB
 
-    trusted = ensure_pki(args.pki).ca_cert.read_bytes()
+    trusted = ensure_pki(args.pki).trust_bundle()
 
     def validate(data: bytes) -> list[Finding]:
         try:

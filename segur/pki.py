@@ -51,6 +51,7 @@ CERTIFICATES: tuple[CertificateSpec, ...] = (
     CertificateSpec("cps", "899700000001 MEDECIN TEST", "professional, CPS-like", organisational_unit="CPS"),
     CertificateSpec("server-expired", "localhost", "TLS server certificate, expired (probe)", True, status="expired"),
     CertificateSpec("server-revoked", "localhost", "TLS server certificate, revoked (probe)", True, status="revoked"),
+    CertificateSpec("sign-revoked", "HOPITAL TEST SEGUR SIGN", "organisation signature, revoked", status="revoked"),
 )
 CRL_VALIDITY = dt.timedelta(days=365)
 SERVER_NAMES = ("localhost", "auth.localhost", "wallet.localhost")
@@ -83,6 +84,10 @@ class Pki:
     @property
     def crl_der(self) -> Path:
         return self.directory / "crl.der"
+
+    def trust_bundle(self) -> bytes:
+        """The CA certificate then its CRL: what signature verifiers need to refuse revoked signers too."""
+        return self.ca_cert.read_bytes() + self.crl.read_bytes()
 
     @property
     def untrusted(self) -> Pki:

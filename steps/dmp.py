@@ -94,7 +94,7 @@ def _http_request(raw: bytes) -> HttpRequest:
 
 
 def dmp_exchanges(ctx: ScenarioContext, *operations: str) -> list[DmpExchange]:
-    ca = ctx.harness.pki.ca_cert.read_bytes()
+    ca = ctx.harness.pki.trust_bundle()
     records = ctx.harness.journal(ctx.journal_start, "dmp")
     return [DmpExchange(r, ca) for r in records if not operations or r["operation"] in operations]
 

@@ -76,7 +76,7 @@ def submission(pki: Pki, document: bytes, *, format_code: str, **options: Any) -
     )
 
 
-def vihf_factory(pki: Pki, professional: Professional = HOSPITAL_DOCTOR, **changes: Any):
+def vihf_factory(pki: Pki, professional: Professional = HOSPITAL_DOCTOR, signer: str = "sign", **changes: Any):
     """A VIHF per call, for the patient and purpose of that call, signed with the organisation's certificate."""
 
     def make(ins: str, oid: str, purpose: str) -> etree._Element:
@@ -93,7 +93,7 @@ def vihf_factory(pki: Pki, professional: Professional = HOSPITAL_DOCTOR, **chang
             issue_instant=dt.datetime.now(dt.UTC),
         )
         assertion = build_vihf(
-            replace(request, **changes), key_pem=pki.key("sign").read_bytes(), cert_pem=pki.cert("sign").read_bytes()
+            replace(request, **changes), key_pem=pki.key(signer).read_bytes(), cert_pem=pki.cert(signer).read_bytes()
         )
         return security_header(assertion)
 

@@ -26,11 +26,11 @@ def _post(running: RunningDmp, service: str, body: bytes, content_type: str, cer
         return http.post(running.base_url + service, content=body, headers={"Content-Type": content_type})
 
 
-def _envelope(running: RunningDmp, action: str, payload: etree._Element) -> etree._Element:
+def _envelope(running: RunningDmp, action: str, payload: etree._Element, signer: str = "sign") -> etree._Element:
     root = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA})
     header = etree.SubElement(root, f"{{{SOAP}}}Header")
     etree.SubElement(header, f"{{{WSA}}}Action").text = action
-    header.append(vihf_factory(running.pki)(DOMINIQUE, OID_INS_NIR_TEST, "normal"))
+    header.append(vihf_factory(running.pki, signer=signer)(DOMINIQUE, OID_INS_NIR_TEST, "normal"))
     etree.SubElement(root, f"{{{SOAP}}}Body").append(payload)
     return root
 
@@ -155,6 +155,14 @@ def test_a_wrapped_vihf_is_refused(fresh_dmp: RunningDmp) -> None:
     security.insert(0, forged)
     response = _post(fresh_dmp, "patients", etree.tostring(root), "application/soap+xml")
     assert _fault_code(response) == "DMPInvalidVihf"
+
+
+def test_a_vihf_signed_with_a_revoked_certificate_is_refused(fresh_dmp: RunningDmp) -> None:
+    """The DMP checks the signer against the CA's CRL: a revoked organisation certificate signs nothing."""
+    root = _envelope(fresh_dmp, "urn:hl7-org:v3:PRPA_IN201307UV02", etree.Element("x"), signer="sign-revoked")
+    response = _post(fresh_dmp, "patients", etree.tostring(root), "application/soap+xml")
+    assert _fault_code(response) == "DMPInvalidVihf"
+    assert b"revoked" in response.content
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from dmp_requests import DOMINIQUE, cda, submission, vihf_factory
 from lxml import etree
 
@@ -53,6 +55,45 @@ def test_a_remembered_chain_is_refused_under_another_ca(pki: Pki) -> None:
     verify_chain([certificate], pki.ca_cert.read_bytes(), dt.datetime.now(dt.UTC))
     with pytest.raises(UntrustedCertificate):
         verify_chain([certificate], pki.untrusted.ca_cert.read_bytes(), dt.datetime.now(dt.UTC))
+
+
+def test_a_revoked_signer_is_refused_even_after_its_chain_was_trusted(pki: Pki) -> None:
+    """Revocation is looked up at every call: the cache remembers paths, never that a certificate is unrevoked."""
+    revoked = x509.load_pem_x509_certificate(pki.cert("sign-revoked").read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    verify_chain([revoked], pki.ca_cert.read_bytes(), now)  # a CA without its CRL cannot know
+    with pytest.raises(UntrustedCertificate, match="revoked"):
+        verify_chain([revoked], pki.trust_bundle(), now)
+    verify_chain([signer(pki)], pki.trust_bundle(), now)
+    crl = x509.load_pem_x509_crl(pki.crl.read_bytes())
+    assert crl.next_update_utc is not None
+    stale = crl.next_update_utc + SECOND
+    if stale < signer(pki).not_valid_after_utc:
+        with pytest.raises(UntrustedCertificate, match="revocation unknown"):
+            verify_chain([signer(pki)], pki.trust_bundle(), stale)
+
+
+def test_a_crl_no_trusted_ca_signed_is_a_configuration_error(pki: Pki) -> None:
+    """A CRL naming the test CA as issuer but signed by another key: refused, never read as "nothing revoked"."""
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    forged = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=1))
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    foreign = pki.ca_cert.read_bytes() + forged.public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(ValueError, match="not signed by a trusted CA"):
+        verify_chain([signer(pki)], foreign, dt.datetime.now(dt.UTC))
+
+
+def test_a_vihf_signed_by_a_revoked_certificate_has_no_claims(pki: Pki) -> None:
+    header = etree.tostring(vihf_factory(pki, signer="sign-revoked")(DOMINIQUE, OID_INS_NIR_TEST, "normal"))
+    claims, findings = verify_vihf(header, trusted_ca_pem=pki.trust_bundle())
+    assert claims is None
+    assert [f.rule for f in findings] == ["VIHF-CERT-UNTRUSTED"] and "revoked" in findings[0].message
 
 
 def test_a_chain_is_validated_once(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:

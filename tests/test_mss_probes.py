@@ -24,7 +24,7 @@ from cryptography import x509
 from segur.journal import read_journal
 from segur.mocks.mss.probes import WEAK_SUITES
 from segur.mocks.runtime.host import MockHost
-from segur.pki import Pki, ensure_pki
+from segur.pki import CERTIFICATES, Pki, ensure_pki
 
 GP_BAL = "generaliste.medecin-test@cabinet-test.mssante.fr"
 SECRET = "mot-de-passe-en-clair"
@@ -195,14 +195,20 @@ def test_the_control_api_sets_shows_refuses_and_resets_the_probe(host) -> None:
     assert (state["probe"], state["crl"]) == (None, "available")
 
 
+def revoked_serials(pki: Pki) -> set[int]:
+    """The serials of the PKI's ``revoked`` certificates (the probe's server, the DMP's signer): the CRL's content."""
+    names = [spec.name for spec in CERTIFICATES if spec.status == "revoked"]
+    assert names == ["server-revoked", "sign-revoked"]
+    return {x509.load_pem_x509_certificate(pki.cert(name).read_bytes()).serial_number for name in names}
+
+
 def test_the_crl_lists_the_revoked_certificate_only_and_can_be_made_unavailable(host, pki) -> None:
     url = host.endpoints()["mocks"]["mss"]["endpoints"][2]
     assert url.startswith("http://") and url.endswith("/crl/test-ca.crl")
     answer = httpx.get(url)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/pkix-crl"
     crl = x509.load_der_x509_crl(answer.content)
-    revoked = x509.load_pem_x509_certificate(pki.cert("server-revoked").read_bytes()).serial_number
-    assert [entry.serial_number for entry in crl] == [revoked]
+    assert {entry.serial_number for entry in crl} == revoked_serials(pki)
     ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     assert crl.is_signature_valid(ca.public_key()) and crl.next_update_utc > crl.last_update_utc
     assert x509.load_pem_x509_crl(httpx.get(url.replace(".crl", ".pem")).content) == crl
@@ -213,7 +219,7 @@ def test_the_crl_lists_the_revoked_certificate_only_and_can_be_made_unavailable(
 def test_a_pki_generated_before_the_probes_is_completed_by_the_same_ca(tmp_path) -> None:
     pki = ensure_pki(tmp_path / "pki")
     ca = pki.ca_cert.read_bytes()
-    for name in ("server-expired", "server-revoked"):
+    for name in ("server-expired", "server-revoked", "sign-revoked"):
         for path in (pki.cert(name), pki.key(name), pki.pkcs12(name)):
             path.unlink()
     pki.crl.unlink()
@@ -222,5 +228,4 @@ def test_a_pki_generated_before_the_probes_is_completed_by_the_same_ca(tmp_path)
     assert pki.ca_cert.read_bytes() == ca
     expired = x509.load_pem_x509_certificate(pki.cert("server-expired").read_bytes())
     assert expired.not_valid_after_utc < datetime.now(UTC)
-    serial = x509.load_pem_x509_certificate(pki.cert("server-revoked").read_bytes()).serial_number
-    assert [entry.serial_number for entry in x509.load_der_x509_crl(pki.crl_der.read_bytes())] == [serial]
+    assert {entry.serial_number for entry in x509.load_der_x509_crl(pki.crl_der.read_bytes())} == revoked_serials(pki)

@@ -44,7 +44,7 @@ class DmpMock(MockService):
         self.app = DmpApp(
             self.registry,
             self.faults,
-            pki.ca_cert.read_bytes(),
+            pki.trust_bundle(),
             psc_tokens,
             oids,
             max_document_bytes=max_document_bytes,
