@@ -48,6 +48,7 @@ from segur.mocks.mss.mailboxes import Bal, Folder, MailboxDirectory, StoredMessa
 from segur.mocks.mss.probes import IMPLICIT_TLS, PLAIN_AUTH, ProbeSession, tls_first
 from segur.mocks.runtime.faults import FaultInjector
 from segur.mocks.runtime.http import peer_info
+from segur.mocks.runtime.loopback import LoopbackServer
 
 FAULT_KINDS = ("imap_no", "imap_bye", "timeout")
 GREETING_CAPABILITIES = b"IMAP4rev1 STARTTLS LOGINDISABLED"
@@ -83,8 +84,10 @@ def command(name: str, *states: str) -> Callable[[Handler], Handler]:
     return register
 
 
-class ImapServer:
+class ImapServer(LoopbackServer["_Session"]):
     """Serves the operator's BALs over IMAP with STARTTLS; ``notify`` wakes IDLE sessions after a delivery."""
+
+    scheme = "imap"
 
     def __init__(
         self,
@@ -101,34 +104,22 @@ class ImapServer:
         handshake_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(host, port)
         self.directory = directory
         self.authenticator = authenticator
         self.journal = journal
         self.tls = tls
         self.faults = faults
-        self.host = host
-        self.requested_port = port
         self.max_literal = max_literal
         self.idle_timeout = idle_timeout
         self.handshake_timeout = handshake_timeout
         self.clock = clock
         self.probe: str | None = None  # the security probe new sessions meet (probes.py)
-        self._server: asyncio.base_events.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sessions: dict[asyncio.Task[None], _Session] = {}
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "server not started"
-        return self._server.sockets[0].getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        return f"imap://{self.host}:{self.port}"
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._server = await self._loop.create_server(self._connection, self.host, self.requested_port)
+        await self._listen(self._connection)
 
     def _connection(self) -> asyncio.BaseProtocol:
         """What ``asyncio.start_server`` builds, behind a first TLS handshake under the implicit-tls probe."""
@@ -139,40 +130,25 @@ class ImapServer:
             return tls_first(protocol, self.tls, probe)
         return protocol
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._sessions):
-                task.cancel()
-            await asyncio.gather(*self._sessions, return_exceptions=True)
-            await self._server.wait_closed()
-
     def notify(self, address: str) -> None:
         """Tell IDLE sessions on ``address`` that its folders changed; callable from any thread."""
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake, address)
 
     def _wake(self, address: str) -> None:
-        for session in self._sessions.values():
+        for session in self._connections.values():
             if session.bal is not None and session.bal.address.lower() == address.strip().lower():
                 session.wake.set()
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, probe: ProbeSession | None = None
     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._sessions[task] = _Session(self, reader, writer, probe)
+        session = _Session(self, reader, writer, probe)
         try:
-            await self._sessions[task].run()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
-            pass
+            await self._hold(writer, session, session.run())
         finally:
-            self._sessions.pop(task, None)
             if probe is not None:
                 probe.close()
-            with contextlib.suppress(Exception):
-                writer.close()
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import ssl
 from collections.abc import Awaitable
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 import h11
 
 from segur.journal import Exchange, Journal, now_iso
+from segur.mocks.runtime.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def peer_info(writer: asyncio.StreamWriter | asyncio.BaseTransport) -> dict[str,
     return info
 
 
-class HttpServer:
+class HttpServer(LoopbackServer[None]):
     """Serves one ``HttpApp`` on one port, journaling every exchange before answering it."""
 
     def __init__(
@@ -118,24 +118,12 @@ class HttpServer:
         ssl_context: ssl.SSLContext | None = None,
         limits: Limits | None = None,
     ) -> None:
+        super().__init__(host, port)
         self.app = app
         self.journal = journal
-        self.host = host
-        self.requested_port = port
         self.ssl_context = ssl_context
         self.limits = limits or Limits()
-        self._server: asyncio.base_events.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "server not started"
-        return self._server.sockets[0].getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        self.scheme = "https" if ssl_context else "http"
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,30 +132,15 @@ class HttpServer:
             factory = _PausedUntilTls if self.ssl_context is not None else asyncio.StreamReaderProtocol
             return factory(asyncio.StreamReader(limit=2**16, loop=loop), self._serve, loop=loop)
 
-        self._server = await loop.create_server(protocol, self.host, self.requested_port, reuse_address=True)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._connections):
-                task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
-            await self._server.wait_closed()
+        await self._listen(protocol)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            if self.ssl_context is not None and not await self._handshake(writer):
-                return
-            await self._conversation(reader, writer, peer_info(writer))
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
-            pass
-        finally:
-            self._connections.discard(task)
-            with contextlib.suppress(Exception):
-                writer.close()
+        await self._hold(writer, None, self._converse(reader, writer))
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.ssl_context is not None and not await self._handshake(writer):
+            return
+        await self._conversation(reader, writer, peer_info(writer))
 
     async def _handshake(self, writer: asyncio.StreamWriter) -> bool:
         started = now_iso()
