@@ -11,6 +11,10 @@ must not fail because the catalogue moved under it. Statuses are therefore split
   listed as a change, never as a regression or an improvement.
 
 The verdict going ``conforme`` -> ``non_conforme`` also fails the gate (exit code 1).
+
+A PRECONISATION that regresses is listed with the regressions, marked non-blocking, and does not
+fail the gate: it does not decide the verdict either (segur/recorder.py), and a gate stricter than
+the référencement would block releases the dossier accepts.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, TextIO
 from segur.reports.html import LABELS
 
 RANKED = ("conforme", "non_teste", "non_conforme")
+PRECONISATION = "PRECONISATION"
 EXIT_OK, EXIT_REGRESSION, EXIT_UNREADABLE = 0, 1, 2
 REPORT_NAME = "rapport.json"
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # a zipped rapport.json announcing more is refused before it is inflated
@@ -36,16 +41,24 @@ class ReportError(ValueError):
 
 @dataclass(frozen=True)
 class Change:
-    """One requirement's difference; ``old``/``new`` is the status, None when absent from that run."""
+    """One requirement's difference; ``old``/``new`` is the status, None when absent from that run.
+
+    ``nature`` is the newer run's (the catalogue the release is judged by); reports without one are EXIGENCE.
+    """
 
     id: str
     titre: str
     old: str | None
     new: str | None
     details: tuple[str, ...] = ()
+    nature: str = "EXIGENCE"
+
+    @property
+    def preconisation(self) -> bool:
+        return self.nature == PRECONISATION
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "titre": self.titre, "ancien": self.old, "nouveau": self.new,
+        return {"id": self.id, "titre": self.titre, "nature": self.nature, "ancien": self.old, "nouveau": self.new,
                 "details": list(self.details)}  # fmt: skip
 
 
@@ -66,8 +79,12 @@ class Comparison:
         return self.old["verdict"] == "conforme" and self.new["verdict"] != "conforme"
 
     @property
+    def blocking_regressions(self) -> list[Change]:
+        return [c for c in self.regressions if not c.preconisation]
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_REGRESSION if self.regressions or self.verdict_regressed else EXIT_OK
+        return EXIT_REGRESSION if self.blocking_regressions or self.verdict_regressed else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,7 +93,7 @@ class Comparison:
             "verdict": {"ancien": self.old["verdict"], "nouveau": self.new["verdict"]},
             "bloquant": self.exit_code == EXIT_REGRESSION,
             "avertissements": self.warnings,
-            "regressions": [c.to_json() for c in self.regressions],
+            "regressions": [c.to_json() | {"bloquant": not c.preconisation} for c in self.regressions],
             "ameliorations": [c.to_json() for c in self.improvements],
             "changements": [c.to_json() for c in self.changed],
             "constats_modifies": [c.to_json() for c in self.changed_findings],
@@ -116,12 +133,10 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> Comparison:
     for entry in new["exigences"]:
         previous = before.get(entry["id"])
         if previous is None:
-            comparison.added.append(Change(entry["id"], entry.get("titre", ""), None, entry["statut"]))
+            comparison.added.append(_change(entry, None, entry["statut"]))
         else:
             _classify(comparison, previous, entry)
-    comparison.removed = [
-        Change(e["id"], e.get("titre", ""), e["statut"], None) for e in old["exigences"] if e["id"] not in after_ids
-    ]
+    comparison.removed = [_change(e, e["statut"], None) for e in old["exigences"] if e["id"] not in after_ids]
     return comparison
 
 
@@ -144,8 +159,13 @@ def render_text(comparison: Comparison) -> str:
     for title, changes in groups:
         if changes:
             lines += ["", f"{title} ({len(changes)}) :"] + [_line(change) for change in changes]
-    blocking = comparison.exit_code == EXIT_REGRESSION
-    lines += ["", "Résultat : régression, publication bloquée" if blocking else "Résultat : aucune régression"]
+    if comparison.exit_code == EXIT_REGRESSION:
+        result = "régression, publication bloquée"
+    elif comparison.regressions:
+        result = f"aucune régression bloquante ({len(comparison.regressions)} préconisation(s) en régression)"
+    else:
+        result = "aucune régression"
+    lines += ["", f"Résultat : {result}"]
     return "\n".join(lines) + "\n"
 
 
@@ -202,19 +222,22 @@ def _identity(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _change(entry: dict[str, Any], old: str | None, new: str | None, details: tuple[str, ...] = ()) -> Change:
+    return Change(entry["id"], entry.get("titre", ""), old, new, details, entry.get("nature") or "EXIGENCE")
+
+
 def _classify(comparison: Comparison, old: dict[str, Any], new: dict[str, Any]) -> None:
     before, after = old["statut"], new["statut"]
-    titre = new.get("titre", "")
     if before == after:
         details = _finding_changes(old, new)
         if details:
-            comparison.changed_findings.append(Change(new["id"], titre, before, after, details))
+            comparison.changed_findings.append(_change(new, before, after, details))
     elif before in RANKED and after in RANKED:
         worse = RANKED.index(after) > RANKED.index(before)
         target = comparison.regressions if worse else comparison.improvements
-        target.append(Change(new["id"], titre, before, after, tuple(new.get("messages", ())) if worse else ()))
+        target.append(_change(new, before, after, tuple(new.get("messages", ())) if worse else ()))
     else:
-        comparison.changed.append(Change(new["id"], titre, before, after, _perimeter_changes(old, new)))
+        comparison.changed.append(_change(new, before, after, _perimeter_changes(old, new)))
 
 
 def _finding_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
@@ -254,4 +277,5 @@ def _line(change: Change) -> str:
     after = LABELS[change.new] if change.new else "absente"
     status = after if change.old == change.new else f"{before} → {after}"
     details = f" ({' ; '.join(change.details)})" if change.details else ""
-    return f"  {change.id} : {status} — {change.titre}{details}"
+    nature = " [préconisation, non bloquante]" if change.preconisation else ""
+    return f"  {change.id} : {status}{nature} — {change.titre}{details}"

@@ -108,6 +108,9 @@ tr.main th{font-weight:400;white-space:nowrap}
 .js tr.detail:not(.open){display:none}
 tr.detail>td{padding:.2rem .4rem 1rem 1.6rem;border-left:4px solid var(--line)}
 .msg{color:#6b4e00}.s-non_conforme .msg{color:var(--ko)}.prov{color:var(--muted)}
+.preco{font-style:italic}.preco small{display:block;color:var(--muted)}
+.uncovered{border:1px solid #d08a00;border-left-width:4px;border-radius:4px;padding:.2rem .8rem;margin:1rem 0}
+.uncovered h2{border:0;margin:.4rem 0}
 .scenario{border-top:1px dashed var(--line);margin-top:.6rem}
 .official{background:#f6f8fa;border-left:3px solid #6b7f95;padding:.4rem .8rem;margin:.5rem 0}
 .enonce{white-space:pre-wrap}
@@ -216,11 +219,10 @@ def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>{_e(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script></head><body>"
-        f"<header><h1>{_e(title)}</h1>{_verdict(report)}<div class='top'>{_run_table(report)}"
-        f"{_versions_table(report)}</div>{_journal_note(report)}</header>"
-        f"<main>{_counts(report, statuses)}{_filters(statuses, socles)}{sections}</main>"
-        "<footer><p class='note'>Les preuves manuelles et externes ne décident pas du verdict : "
-        "elles restent à joindre au dossier de référencement.</p></footer></body></html>"
+        f"<header><h1>{_e(title)}</h1>{_verdict(report)}{_verdict_rule(report)}<div class='top'>"
+        f"{_run_table(report)}{_versions_table(report)}</div>{_journal_note(report)}</header>"
+        f"<main>{_counts(report, statuses)}{_rem_unknown(report)}{_filters(statuses, socles)}{sections}</main>"
+        "</body></html>"
     )
 
 
@@ -237,11 +239,46 @@ def _badge(statut: Any) -> str:
     return f"<span class='badge {_status_class(statut)}'>{_e(label)}</span>"
 
 
+def _nature(nature: Any) -> str:
+    """A préconisation's row says so where the status is read: its non conforme does not fail the run."""
+    if nature == "PRECONISATION":
+        return "<td class='preco'>PRECONISATION <small>préconisation : ne décide pas du verdict</small></td>"
+    return f"<td>{_e(nature)}</td>"
+
+
 def _verdict(report: dict[str, Any]) -> str:
     verdict = report.get("verdict")
     label = {"conforme": "✔ CONFORME", "non_conforme": "✘ NON CONFORME"}.get(verdict, str(verdict))
     css = f"v-{verdict}" if verdict in ("conforme", "non_conforme") else ""
     return f"<p class='verdict {css}' id='verdict' role='status'>Verdict : {_e(label)}</p>"
+
+
+def _verdict_rule(report: dict[str, Any]) -> str:
+    """What the verdict weighs, beside it: a reviewer must not read a failing préconisation as a failed run."""
+    rule = (
+        "Le verdict est conforme seulement si chaque EXIGENCE automatique applicable est conforme. "
+        "Les préconisations sont jugées et affichées mais ne décident pas du verdict ; les preuves manuelles et "
+        "externes non plus : elles restent à joindre au dossier de référencement."
+    )
+    if report.get("mode") == "homologation":
+        rule += (
+            " En mode homologation, une exigence CRITIQUE est aussi non conforme sur un avertissement des validateurs."
+        )
+    return f"<p class='note' id='regle-verdict'>{_e(rule)}</p>"
+
+
+def _rem_unknown(report: dict[str, Any]) -> str:
+    """The official requirements this run does not cover at all: the first gap a reviewer asks about."""
+    unknown = report.get("rem_inconnues") or []
+    if not unknown:
+        return ""
+    items = "".join(f"<li><code>{_e(identifier)}</code></li>" for identifier in unknown)
+    return (
+        "<section class='uncovered' aria-labelledby='rem-inconnues'>"
+        f"<h2 id='rem-inconnues'>Exigences du REM non couvertes ({len(unknown)})</h2>"
+        "<p class='note'>Absentes du catalogue du harnais : ce run ne les vérifie pas, le dossier doit en répondre "
+        f"autrement.</p><ul>{items}</ul></section>"
+    )
 
 
 def _table(caption: str, rows: Iterable[tuple[str, Any]]) -> str:
@@ -330,15 +367,31 @@ def _socle_order(entries: list[dict[str, Any]]) -> list[str]:
     return [s for s in SOCLES if s in present] + sorted(present - set(SOCLES))
 
 
-def _proof_number(proof_id: str) -> tuple[str, str]:
-    """(scenario N°, proof N°) of ``<exigence>.NN.MM``: the harness numbers its proofs as the REM does."""
+def _proof_number(proof_id: str) -> tuple[str, str, str]:
+    """(exigence, scenario N°, proof N°) of ``<exigence>.NN.MM``: the harness numbers its proofs as the REM does."""
     parts = proof_id.rsplit(".", 2)
-    return (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 and all(parts) else ("", "", "")
 
 
 def _same_number(a: Any, b: Any) -> bool:
     a, b = str(a).strip(), str(b).strip()
     return int(a) == int(b) if a.isdigit() and b.isdigit() else a == b
+
+
+def _names(numero: Any, exigence_id: str, *numbers: str) -> bool:
+    """Whether an official number names the harness's ``<exigence>.<numbers…>``.
+
+    REM workbooks number a scenario or proof plainly ("1", "01") or in full ("INS/va1.02.01.01"): a full id's last
+    dotted component is the number, and what precedes it must name the enclosing scenario, down to the requirement.
+    """
+    value = re.sub(r"\s+", "", "" if numero is None else str(numero))
+    *enclosing, number = numbers
+    if _same_number(value, number):
+        return True
+    head, dot, last = value.rpartition(".")
+    if not dot or not _same_number(last, number):
+        return False
+    return _names(head, exigence_id, *enclosing) if enclosing else head == re.sub(r"\s+", "", exigence_id)
 
 
 class _Page:
@@ -384,10 +437,10 @@ class _Page:
         messages = "".join(f"<div class='msg'>{_e(m)}</div>" for m in entry.get("messages") or [] if m)
         return (
             f"<tbody class='exigence {_status_class(statut)}' id='{row_id}' data-statut='{_e(statut)}' "
-            f"data-socle='{_e(socle)}'>"
+            f"data-socle='{_e(socle)}' data-nature='{_e(entry.get('nature'))}'>"
             f"<tr class='main'><th scope='row'><button type='button' class='toggle' aria-expanded='false' "
             f"aria-controls='{detail_id}'><code>{_e(identifier)}</code></button>{provisional}</th>"
-            f"<td>{_e(entry.get('titre'))}{messages}</td><td>{_e(entry.get('nature'))}</td>"
+            f"<td>{_e(entry.get('titre'))}{messages}</td>{_nature(entry.get('nature'))}"
             f"<td>{_e(entry.get('criticite'))}</td><td>{_badge(statut)}</td></tr>"
             f"<tr class='detail' id='{detail_id}'><td colspan='5'>{self.detail(entry)}</td></tr></tbody>"
         )
@@ -530,9 +583,9 @@ def _proofs(
         return ""
     rows = []
     for proof in proofs:
-        scenario_no, proof_no = _proof_number(str(proof.get("id", "")))
+        exigence_id, scenario_no, proof_no = _proof_number(str(proof.get("id", "")))
         number = f"{scenario_no}.{proof_no}" if proof_no else ""
-        rem_text = _official_proof(official, scenario_no, proof_no)
+        rem_text = _official_proof(official, exigence_id, scenario_no, proof_no) if proof_no else ""
         links = ", ".join(
             f"<a href='#{anchors[seq]}'>#{_e(seq)}</a>" if seq in anchors else f"#{_e(seq)}"
             for seq in (str(x.get("seq")) for x in proof.get("echanges") or [])
@@ -554,11 +607,12 @@ def _proofs(
     )
 
 
-def _official_proof(official: dict[str, Any] | None, scenario_no: str, proof_no: str) -> str:
+def _official_proof(official: dict[str, Any] | None, exigence_id: str, scenario_no: str, proof_no: str) -> str:
+    """The REM's text for the harness proof ``<exigence_id>.<scenario_no>.<proof_no>``, '' when the REM has none."""
     for scenario in (official or {}).get("scenarios") or []:
-        if _same_number(scenario.get("numero"), scenario_no):
+        if _names(scenario.get("numero"), exigence_id, scenario_no):
             for proof in scenario.get("preuves") or []:
-                if _same_number(proof.get("numero"), proof_no):
+                if _names(proof.get("numero"), exigence_id, scenario_no, proof_no):
                     return str(proof.get("texte", ""))
     return ""
 

@@ -9,6 +9,10 @@ Two modes. ``bac-a-sable`` (the default, for a vendor's own runs) shows the vali
 warnings and decides on errors only. ``homologation`` (the run attached to a dossier) also
 fails a CRITIQUE requirement on any warning found in its scenarios: a reviewer does not
 accept "probably fine" on what the référencement calls critical.
+
+Nature plays no part in a requirement's status, only in the verdict: a PRECONISATION is judged
+and shown like any requirement, the homologation rule included, so the vendor sees what to fix,
+but it never decides (a recommendation is not a condition of the référencement).
 """
 
 from __future__ import annotations

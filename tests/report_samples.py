@@ -2,7 +2,8 @@
 
 Report tests (HTML, bundle, REM export, comparison) need a run without paying a couloir run:
 this writes rapport.json, junit.xml and evidence files with the same shape, one requirement
-per status, and a raw journal that still holds the secrets the bundle must not let out.
+per status, and a raw journal that still holds the secrets the bundle must not let out; and an
+REM workbook for those requirements, for the overlay's import and display.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+import openpyxl
 
 # Values only the raw journal may hold; the bundle and the reports must never show them.
 RAW_SECRETS = {
@@ -146,3 +149,56 @@ def write_sample_run(run_dir: Path, report: dict[str, Any] | None = None) -> Pat
     raw = {"seq": 1, "mock": "psc", "operation": "token", "request": RAW_SECRETS, "response": RAW_SECRETS}
     (run_dir / "evidence" / "journal.jsonl").write_text(json.dumps(raw) + "\n", encoding="utf-8")
     return run_dir
+
+
+# Header variants an REM may carry: line breaks, case, curly apostrophe, "º" for "°", a "(DOIT)" suffix, extra columns.
+MAIN_HEADER = [
+    "Exigence\nconditionnelle", "PROFIL", "ID  Section", "Section", "Bloc", "Fonction", "Nature de l’exigence",
+    "N°\nexigence", "ENONCE de l'exigence (DOIT) ou de la préconisation (DEVRAIT)", "Version", "Nº scénario",
+    "Scénario de  conformité ", "N° preuve 1", "Preuve 1", "N° preuve 2", "Preuve 2", "N° preuve 10", "Preuve 10",
+]  # fmt: skip
+SECOND_HEADER = ["N° exigence", "Énoncé", "Section", "N° scénario", "Scénario de conformité", "N°preuve 1", "Preuve1"]
+
+
+def _main_rows() -> list[list[object]]:
+    ins = ["", "Tous", "INS", "Identité", "Qualification", "Appel INSi", "EXIGENCE", "INS / va1.02 ", "Énoncé INS"]
+    dmp = ["Si DMP", "DPI", "DMP", "Alimentation", "Envoi", "ITI-41", "EXIGENCE", "DMP/PROV.03", "Énoncé DMP"]
+    return [
+        [*ins, 1.0, "INS/va1.02.01", "Scénario INS 1", "INS/va1.02.01.01", "Preuve A", "INS/va1.02.01.02", "Preuve B"],
+        # continuation row: the requirement cells are merged with the row above (see write_rem_workbook)
+        [*[None] * 9, 1.0, "INS/va1.02.02", "Scénario INS 2", "INS/va1.02.02.01", "Preuve C"],
+        [*dmp, 2, "DMP/PROV.03.01", "Scénario DMP 1", "DMP/PROV.03.01.01", "Hash", None, None,
+         "DMP/PROV.03.01.10", "Dix"],
+        # continuation row left blank, not merged: forward-filled from the requirement above
+        [*[None] * 9, 2, "DMP/PROV.03.02", "Scénario DMP 2", "DMP/PROV.03.02.01", "Taille"],
+        ["", "", "INS", "Identité", "", "", "EXIGENCE", "SC.INS/CONF.01", "Énoncé hors catalogue", 1,
+         "SC.INS/CONF.01.01", "Scénario hors catalogue", "SC.INS/CONF.01.01.01", '=HYPERLINK("http://example.invalid")'],
+    ]  # fmt: skip
+
+
+def write_rem_workbook(path: Path) -> Path:
+    """A synthetic REM: notes without header, the REM with its header on row 3 and merged cells, a second REM sheet.
+
+    Its requirements match sample_report()'s (INS/va1.02, DMP/PROV.03, MSS/PROV.05, full proof ids) plus one the
+    harness lacks (SC.INS/CONF.01).
+    """
+    workbook = openpyxl.Workbook()
+    notes = workbook.active
+    notes.title = "Lisez-moi"
+    notes.append(["Référentiel d'exigences multi-couloir — données synthétiques de test"])
+    notes.append(["Exigence", "Scénario"])
+    sheet = workbook.create_sheet("REM DPI")
+    sheet.append(["REM DPI vague 2 (synthétique)"])
+    sheet.append([])
+    sheet.append(MAIN_HEADER)
+    for row in _main_rows():
+        sheet.append(row)
+    for column in range(1, 10):  # rows 4-5 hold INS/va1.02's two scenarios
+        sheet.merge_cells(start_row=4, start_column=column, end_row=5, end_column=column)
+    second = workbook.create_sheet("REM MSS")
+    second.append(SECOND_HEADER)
+    second.append(
+        ["MSS/PROV.05", "Énoncé MSS", "Messagerie", "MSS/PROV.05.01", "Scénario MSS", "MSS/PROV.05.01.01", "Capture"]
+    )
+    workbook.save(path)
+    return path

@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from browser import chromium, open_page
-from report_samples import sample_report, write_sample_run
+from report_samples import sample_report, write_rem_workbook, write_sample_run
 
+from segur.rem import apply_overlay, read_rem
 from segur.reports.html import BODY_CAP, pretty_evidence, render_html
 
 HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -52,6 +53,8 @@ def _hostile_report() -> dict[str, Any]:
     scenario["constats"].append({"rule": HOSTILE, "severity": "error", "message": HOSTILE, "location": HOSTILE,
                                  "requirement": "DMP/PROV.03", "origine": HOSTILE})  # fmt: skip
     scenario["echanges"][0]["outcome"] = HOSTILE
+    entry["nature"] = "PRECONISATION"
+    report["rem_inconnues"] = [HOSTILE]
     return report
 
 
@@ -138,6 +141,52 @@ def test_official_rem_texts_and_proof_numbers() -> None:
     assert "<b>Scénario N° 1</b> : Alimenter un document" in page
     assert "<th scope='col'>N° preuve</th><th scope='col'>Preuve attendue</th>" in page
     assert "REM : Capture de l&#x27;acquittement du DMP" in page, "harness proof 01.01 shows REM proof N° 1"
+
+
+def test_overlay_from_a_workbook_matches_full_proof_ids_and_lists_uncovered_requirements(tmp_path: Path) -> None:
+    """A real import numbers proofs in full ("INS/va1.02.01.01"): they still reach the harness proofs they name."""
+    report = apply_overlay(sample_report(), read_rem(write_rem_workbook(tmp_path / "REM.xlsx")))
+    page = render_html(report)
+    assert "REM : Preuve A" in _row(page, "INS_va1.02"), "INS/va1.02.01.01 names harness proof 01.01"
+    dmp = _row(page, "DMP_PROV.03")
+    assert "REM : Hash" in dmp and "REM : Dix" not in dmp, "official proof 10 names no harness proof"
+    uncovered = page[page.index("id='rem-inconnues'") : page.index("</section>", page.index("id='rem-inconnues'"))]
+    assert "Exigences du REM non couvertes (1)" in uncovered and "<li><code>SC.INS/CONF.01</code></li>" in uncovered
+    assert "Absentes du catalogue du harnais" in uncovered
+    assert page.index("id='rem-inconnues'") < page.index("class='socle'"), "shown before the requirement tables"
+
+
+def test_rem_proof_numbers_plain_padded_or_full_and_nothing_else() -> None:
+    names = {"1": True, "01": True, " 1 ": True, "DMP/PROV.03.01.01": True, "DMP/PROV.03 .01.1": True,
+             "2": False, "DMP/PROV.03.02.01": False, "DMP/PROV.04.01.01": False, "INS/va1.02.01.01": False}  # fmt: skip
+    for numero, expected in names.items():
+        report = sample_report()
+        officiel = {**OFFICIEL, "scenarios": [{**OFFICIEL["scenarios"][0], "preuves": [
+            {"numero": numero, "texte": "Capture de l'acquittement du DMP"}]}]}  # fmt: skip
+        _entry(report, "DMP/PROV.03")["officiel"] = officiel
+        assert ("REM : Capture" in render_html(report)) is expected, numero
+
+
+def test_no_uncovered_section_without_unknown_requirements() -> None:
+    report = sample_report()
+    report["rem_inconnues"] = []
+    assert "rem-inconnues" not in render_html(report)
+
+
+def test_preconisation_row_is_marked_and_the_verdict_rule_says_it_does_not_decide() -> None:
+    report = sample_report()
+    _entry(report, "DMP/PROV.03")["nature"] = "PRECONISATION"
+    page = render_html(report)
+    rule = re.search(r"<p class='note' id='regle-verdict'>([^<]+)</p>", page)[1]
+    assert "seulement si chaque EXIGENCE automatique applicable est conforme" in rule
+    assert "Les préconisations sont jugées et affichées mais ne décident pas du verdict" in rule
+    assert "homologation" not in rule, "the homologation rule is said only for an homologation run"
+    preco = _row(page, "DMP_PROV.03")
+    assert "data-nature='PRECONISATION'" in preco and "✘ Non conforme" in preco
+    assert "<td class='preco'>PRECONISATION <small>préconisation : ne décide pas du verdict</small></td>" in preco
+    assert "<td>EXIGENCE</td>" in _row(page, "INS_va1.02") and "préconisation :" not in _row(page, "INS_va1.02")
+    report["mode"] = "homologation"
+    assert "CRITIQUE est aussi non conforme sur un avertissement" in render_html(report)
 
 
 def test_hostile_values_are_escaped(tmp_path: Path) -> None:

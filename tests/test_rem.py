@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from report_samples import sample_report, write_sample_run
+from report_samples import sample_report, write_rem_workbook, write_sample_run
 
 from segur.rem import (
     HEADERS,
@@ -24,58 +24,10 @@ from segur.rem import (
     write_overlay,
 )
 
-# Header variants an REM may carry: line breaks, case, curly apostrophe, "º" for "°", a "(DOIT)" suffix, extra columns.
-MAIN_HEADER = [
-    "Exigence\nconditionnelle", "PROFIL", "ID  Section", "Section", "Bloc", "Fonction", "Nature de l’exigence",
-    "N°\nexigence", "ENONCE de l'exigence (DOIT) ou de la préconisation (DEVRAIT)", "Version", "Nº scénario",
-    "Scénario de  conformité ", "N° preuve 1", "Preuve 1", "N° preuve 2", "Preuve 2", "N° preuve 10", "Preuve 10",
-]  # fmt: skip
-SECOND_HEADER = ["N° exigence", "Énoncé", "Section", "N° scénario", "Scénario de conformité", "N°preuve 1", "Preuve1"]
-
-
-def _main_rows() -> list[list[object]]:
-    ins = ["", "Tous", "INS", "Identité", "Qualification", "Appel INSi", "EXIGENCE", "INS / va1.02 ", "Énoncé INS"]
-    dmp = ["Si DMP", "DPI", "DMP", "Alimentation", "Envoi", "ITI-41", "EXIGENCE", "DMP/PROV.03", "Énoncé DMP"]
-    return [
-        [*ins, 1.0, "INS/va1.02.01", "Scénario INS 1", "INS/va1.02.01.01", "Preuve A", "INS/va1.02.01.02", "Preuve B"],
-        # continuation row: the requirement cells are merged with the row above (see _rem_workbook)
-        [*[None] * 9, 1.0, "INS/va1.02.02", "Scénario INS 2", "INS/va1.02.02.01", "Preuve C"],
-        [*dmp, 2, "DMP/PROV.03.01", "Scénario DMP 1", "DMP/PROV.03.01.01", "Hash", None, None,
-         "DMP/PROV.03.01.10", "Dix"],
-        # continuation row left blank, not merged: forward-filled from the requirement above
-        [*[None] * 9, 2, "DMP/PROV.03.02", "Scénario DMP 2", "DMP/PROV.03.02.01", "Taille"],
-        ["", "", "INS", "Identité", "", "", "EXIGENCE", "SC.INS/CONF.01", "Énoncé hors catalogue", 1,
-         "SC.INS/CONF.01.01", "Scénario hors catalogue", "SC.INS/CONF.01.01.01", '=HYPERLINK("http://example.invalid")'],
-    ]  # fmt: skip
-
-
-def _rem_workbook(path: Path) -> Path:
-    """Three sheets: notes without header, the REM with its header on row 3 and merged cells, a second REM sheet."""
-    workbook = openpyxl.Workbook()
-    notes = workbook.active
-    notes.title = "Lisez-moi"
-    notes.append(["Référentiel d'exigences multi-couloir — données synthétiques de test"])
-    notes.append(["Exigence", "Scénario"])
-    sheet = workbook.create_sheet("REM DPI")
-    sheet.append(["REM DPI vague 2 (synthétique)"])
-    sheet.append([])
-    sheet.append(MAIN_HEADER)
-    for row in _main_rows():
-        sheet.append(row)
-    for column in range(1, 10):  # rows 4-5 hold INS/va1.02's two scenarios
-        sheet.merge_cells(start_row=4, start_column=column, end_row=5, end_column=column)
-    second = workbook.create_sheet("REM MSS")
-    second.append(SECOND_HEADER)
-    second.append(
-        ["MSS/PROV.05", "Énoncé MSS", "Messagerie", "MSS/PROV.05.01", "Scénario MSS", "MSS/PROV.05.01.01", "Capture"]
-    )
-    workbook.save(path)
-    return path
-
 
 @pytest.fixture
 def rem_path(tmp_path: Path) -> Path:
-    return _rem_workbook(tmp_path / "REM_DPI_synthetique.xlsx")
+    return write_rem_workbook(tmp_path / "REM_DPI_synthetique.xlsx")
 
 
 def _sheet_rows(path: Path, title: str) -> list[dict[str, object]]:

@@ -155,10 +155,49 @@ def test_json_names_each_group_and_the_gate():
     data = json.loads(json.dumps(compare_reports(sample_report(), new).to_json(), ensure_ascii=False))
     assert data["bloquant"] is True and data["verdict"] == {"ancien": "non_conforme", "nouveau": "non_conforme"}
     assert data["regressions"] == [
-        {"id": "INS/va1.02", "titre": "Intitulé de INS/va1.02", "ancien": "conforme", "nouveau": "non_teste",
-         "details": []}
+        {"id": "INS/va1.02", "titre": "Intitulé de INS/va1.02", "nature": "EXIGENCE", "ancien": "conforme",
+         "nouveau": "non_teste", "details": [], "bloquant": True}
     ]  # fmt: skip
     assert data["ancien"]["sut"] == "LOGICIEL TEST 1.0" and data["exigences_ajoutees"] == []
+
+
+def _preconisation_regressed() -> tuple[dict, dict]:
+    """INS/va1.02 made a préconisation in both runs, conforme then non conforme; nothing else moves."""
+    old = _with(sample_report(), INS_va1_02={"nature": "PRECONISATION"})
+    return old, _with(old, INS_va1_02={"statut": "non_conforme", "messages": ["INS non qualifiée"]})
+
+
+def test_a_preconisation_regression_is_listed_as_non_blocking_and_passes_the_gate():
+    comparison = compare_reports(*_preconisation_regressed())
+    assert _ids(comparison.regressions) == ["INS/va1.02"] and not comparison.blocking_regressions
+    assert comparison.exit_code == EXIT_OK
+    text = render_text(comparison)
+    assert (
+        "Régressions (1) :\n  INS/va1.02 : Conforme → Non conforme [préconisation, non bloquante] — "
+        "Intitulé de INS/va1.02 (INS non qualifiée)\n"
+    ) in text
+    assert text.endswith("Résultat : aucune régression bloquante (1 préconisation(s) en régression)\n")
+
+
+def test_a_preconisation_regression_beside_an_exigence_one_still_blocks():
+    old, new = _preconisation_regressed()
+    new = _with(new, DMP_PROV_03={"statut": "non_conforme"})
+    old = _with(old, DMP_PROV_03={"statut": "non_teste"})
+    comparison = compare_reports(old, new)
+    assert _ids(comparison.regressions) == ["INS/va1.02", "DMP/PROV.03"]
+    assert _ids(comparison.blocking_regressions) == ["DMP/PROV.03"] and comparison.exit_code == EXIT_REGRESSION
+    assert render_text(comparison).endswith("Résultat : régression, publication bloquée\n")
+
+
+def test_command_json_marks_a_preconisation_regression_and_exits_0(tmp_path):
+    old, new = _preconisation_regressed()
+    out = io.StringIO()
+    assert compare_command(write_sample_run(tmp_path / "old", old), write_sample_run(tmp_path / "new", new),
+                           fmt="json", out=out) == EXIT_OK  # fmt: skip
+    data = json.loads(out.getvalue())
+    (regression,) = data["regressions"]
+    assert data["bloquant"] is False
+    assert (regression["id"], regression["nature"], regression["bloquant"]) == ("INS/va1.02", "PRECONISATION", False)
 
 
 def _bundle(run_dir: Path, target: Path) -> Path:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import replace
 
 import pytest
 from harness_runs import run_couloir, segur
 
-from segur.catalogue import load_catalogue
-from segur.recorder import BAC_A_SABLE, HOMOLOGATION, ScenarioResult, aggregate
+from segur.catalogue import Catalogue, load_catalogue
+from segur.recorder import BAC_A_SABLE, HOMOLOGATION, MODES, ScenarioResult, StepResult, aggregate, verdict
 from segur.replay import load_sut_config
 
 CATALOGUE = load_catalogue()
@@ -45,6 +46,46 @@ def test_homologation_ignores_warnings_of_other_requirements_and_of_non_critical
     entries = aggregate(CATALOGUE, "hopital", scenarios, HOMOLOGATION)
     assert _statut(entries, "DMP/PROV.01") == "conforme"
     assert _statut(entries, majeure) == "conforme"
+
+
+PRECONISATION = "DMP/PROV.01"  # CRITIQUE, so the homologation rule applies to it
+
+
+def _catalogue(nature: str) -> Catalogue:
+    """The catalogue with PRECONISATION of that nature: the real one has no préconisation yet."""
+    exigences = tuple(replace(e, nature=nature) if e.id == PRECONISATION else e for e in CATALOGUE.exigences)
+    return replace(CATALOGUE, exigences=exigences)
+
+
+def _passing_run(catalogue: Catalogue) -> list[ScenarioResult]:
+    """Every automatic requirement of the couloir proven: the verdict then hangs on what a test adds."""
+    automatic = [e.id for e in catalogue.for_couloir("hopital") if e.verification == "automatique"]
+    return [_scenario(automatic, [])]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failing_preconisation_is_shown_non_conforme_but_does_not_decide_the_verdict(mode):
+    catalogue = _catalogue("PRECONISATION")
+    assert verdict(aggregate(catalogue, "hopital", _passing_run(catalogue), mode)) == "conforme"
+    failing = _scenario([PRECONISATION], [])
+    failing.fail(StepResult("Alors", "then", "le VIHF est valide"), AssertionError("VIHF non signé"))
+    entries = aggregate(catalogue, "hopital", [*_passing_run(catalogue), failing], mode)
+    entry = next(e for e in entries if e["id"] == PRECONISATION)
+    assert (entry["nature"], entry["statut"]) == ("PRECONISATION", "non_conforme")
+    assert entry["messages"] == ["scénario: VIHF non signé"]
+    assert verdict(entries) == "conforme"
+
+
+@pytest.mark.parametrize(("nature", "expected"), [("PRECONISATION", "conforme"), ("EXIGENCE", "non_conforme")])
+def test_homologation_marks_a_warned_critique_preconisation_without_failing_the_verdict(nature, expected):
+    """The row says non conforme, as for any CRITIQUE requirement; only an EXIGENCE carries that to the verdict."""
+    catalogue = _catalogue(nature)
+    warned = _scenario([PRECONISATION], [WARNING])
+    entries = aggregate(catalogue, "hopital", [*_passing_run(catalogue), warned], HOMOLOGATION)
+    entry = next(e for e in entries if e["id"] == PRECONISATION)
+    assert entry["statut"] == "non_conforme"
+    assert entry["messages"] == ["mode homologation, avertissement [VIHF-CONDITIONS] lifetime unbounded"]
+    assert verdict(entries) == expected
 
 
 def test_findings_are_noted_once_whichever_exchange_surfaced_them():
