@@ -1,19 +1,27 @@
-"""Allure: the run's environment for allure-results/, and the offline HTML report from an Allure command line.
+"""Allure: requirement labels, what allure-results/ gets at the end of a run, and the offline HTML report.
 
 allure-pytest-bdd writes one result per scenario during the run (the pytest plugin adds the
-epic, feature, story, severity, link and exchange attachments); this module adds what only the
-end of a run knows (verdict, SUT, referential versions) and drives whichever Allure CLI the user
-has. The JavaScript Allure 3 CLI (npm package ``allure``) needs no Java, so it is the one we
+epic, feature, story, severity and link labels made here, and the exchange attachments); this
+module adds what only the end of a run knows (verdict, SUT, referential versions, and a skipped
+result for each requirement no scenario covered) and drives whichever Allure CLI the user has.
+The JavaScript Allure 3 CLI (npm package ``allure``) needs no Java, so it is the one we
 suggest; Allure 2's works the same way for ``generate``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from segur.catalogue import Exigence, load_catalogue
+from segur.recorder import NON_APPLICABLE
+from segur.reports.html import html_id
 
 # Where `scripts/ensure-allure` (and the how-to below) installs the npm CLI, relative to the working directory.
 LOCAL_CLI = Path(".segur/tools/allure/node_modules/.bin/allure")
@@ -23,6 +31,62 @@ HOW_TO_GET = (
     "or put `allure` on PATH, or name it with --allure or SEGUR_ALLURE; then run this command again.\n"
     "The raw results are in {results}; rapport.html does not need Allure."
 )
+SEVERITIES = {"CRITIQUE": "critical", "MAJEURE": "normal", "MINEURE": "minor"}
+
+
+def requirement_labels(couloir: str, exigences: Iterable[Exigence]) -> list[tuple[str, str]]:
+    """Allure labels (name, value) of a result proving ``exigences``: epic couloir, feature socle, story requirement."""
+    labels = [("epic", f"couloir {couloir}")]
+    for exigence in exigences:
+        labels += [
+            ("feature", exigence.socle),
+            ("story", f"{exigence.id} {exigence.titre}"),
+            ("severity", SEVERITIES[exigence.criticite]),
+        ]
+    return labels
+
+
+def requirement_link(exigence: Exigence) -> str:
+    """The requirement's row in rapport.html, relative to allure-report/ beside it."""
+    return f"../rapport.html#exigence-{html_id(exigence.id)}"
+
+
+def write_uncovered(report: dict[str, Any], results: Path) -> None:
+    """A skipped Allure result for each requirement of the couloir that no scenario covered (manual, external or
+    untested), saying why, so that Allure lists every requirement as rapport.html does.
+
+    Ids derive from couloir and requirement only, so reruns line up in Allure's history.
+    """
+    from allure_commons.logger import AllureFileLogger
+    from allure_commons.model2 import Label, Link, Status, StatusDetails, TestResult
+    from allure_commons.types import LinkType
+
+    entries = {entry["id"]: entry for entry in report["exigences"]}
+    couloir = report["couloir"]
+    ended = int(dt.datetime.fromisoformat(report["ended"]).timestamp() * 1000)
+    logger = AllureFileLogger(results)
+    for exigence in load_catalogue().exigences:
+        entry = entries[exigence.id]
+        if entry["scenarios"] or entry["statut"] == NON_APPLICABLE:
+            continue
+        key = uuid.uuid5(uuid.NAMESPACE_URL, f"segur:{couloir}:{exigence.id}")
+        labels = [Label(name=name, value=value) for name, value in requirement_labels(couloir, [exigence])]
+        logger.report_result(
+            TestResult(
+                uuid=str(key),
+                historyId=key.hex,
+                testCaseId=key.hex,
+                fullName=f"couloir {couloir}: {exigence.id}",
+                titlePath=[f"couloir {couloir}", exigence.socle],
+                name=f"{exigence.id} {exigence.titre}",
+                status=Status.SKIPPED,
+                statusDetails=StatusDetails(message=f"{entry['statut']}: {'; '.join(entry['messages'])}"),
+                start=ended,
+                stop=ended,
+                labels=labels,
+                links=[Link(type=LinkType.LINK, url=requirement_link(exigence), name=exigence.id)],
+            )
+        )
 
 
 def environment(report: dict[str, Any]) -> dict[str, str]:

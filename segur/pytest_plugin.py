@@ -17,7 +17,7 @@ from segur.harness import COULOIRS, Harness, RunOptions
 from segur.journal import payload
 from segur.recorder import BAC_A_SABLE, MODES, ScenarioResult, StepResult
 from segur.redaction import redact
-from segur.reports.html import html_id
+from segur.reports.allure import requirement_labels, requirement_link, write_uncovered
 from segur.sut import SutUnreachable
 
 HARNESS = pytest.StashKey[Harness]()
@@ -30,7 +30,6 @@ STEP_MODULES = (
     "segur.steps.dmp",
     "segur.steps.mss",
 )
-SEVERITIES = {"CRITIQUE": "critical", "MAJEURE": "normal", "MINEURE": "minor"}
 
 
 # Fixtures step functions receive; everything else in their arguments comes from the step text.
@@ -247,7 +246,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from segur.reports.builder import write_report
 
     try:
-        session.config.stash[OUTCOME]["report"] = write_report(harness)
+        report = session.config.stash[OUTCOME]["report"] = write_report(harness)
+        _allure_uncovered(session.config, report)
     finally:
         harness.stop()
 
@@ -263,15 +263,18 @@ def _allure_labels(harness: Harness, result: ScenarioResult) -> None:
     except ImportError:
         return
     catalogue = load_catalogue()
-    allure.dynamic.epic(f"couloir {harness.options.couloir}")
-    for identifier in result.exigences:
-        exigence = catalogue.get(identifier)
-        if exigence is None:
-            continue
-        allure.dynamic.feature(exigence.socle)
-        allure.dynamic.story(f"{exigence.id} {exigence.titre}")
-        allure.dynamic.severity(SEVERITIES[exigence.criticite])
-        allure.dynamic.link(f"../rapport.html#exigence-{html_id(exigence.id)}", name=exigence.id)
+    exigences = [e for e in map(catalogue.get, result.exigences) if e is not None]
+    for name, value in requirement_labels(harness.options.couloir, exigences):
+        allure.dynamic.label(name, value)
+    for exigence in exigences:
+        allure.dynamic.link(requirement_link(exigence), name=exigence.id)
+
+
+def _allure_uncovered(config: pytest.Config, report: dict[str, Any]) -> None:
+    """Requirements no scenario covered get their Allure result too, once their final status is known."""
+    results = getattr(config.option, "allure_report_dir", None)
+    if results:
+        write_uncovered(report, Path(results))
 
 
 def _allure_exchanges(harness: Harness, result: ScenarioResult) -> None:
