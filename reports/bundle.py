@@ -6,7 +6,9 @@ the run, and ``MANIFEST.sha256``: the SHA-256 of every other member in plain ``s
 format, so that ``sha256sum -c MANIFEST.sha256`` works without this tool. A user-supplied
 key can sign the manifest as a detached CMS (PKCS#7) signature, ``MANIFEST.sha256.p7s``,
 which ``openssl cms -verify -binary -inform DER -in MANIFEST.sha256.p7s -content MANIFEST.sha256
--CAfile ca.pem -purpose any`` checks: CMS is the standard an auditor's tools already know.
+-CAfile ca.pem -purpose any`` checks: CMS is the standard an auditor's tools already know. Verify
+always checks that signature (whoever edits a member can also recompute the manifest), and the
+signer's chain when given the CA.
 
 Every text member is redacted (segur.redaction) before it is hashed and written, so the
 manifest vouches for exactly the bytes a reader sees. The raw journal stays on the machine
@@ -162,7 +164,8 @@ def write_bundle(
 
 
 def verify_bundle(bundle: Path, *, ca: Path | None = None) -> BundleCheck:
-    """Recompute the manifest of ``bundle``; with ``ca``, also check the signature chains to it (openssl cms).
+    """Recompute the manifest of ``bundle`` and check its signature, if any (openssl cms); with ``ca``, also
+    that the signer chains to it.
 
     An unsafe archive (paths leaving the top folder, links, oversized or over-compressed members)
     is reported and nothing of it is read.
@@ -335,47 +338,53 @@ def _parse_manifest(manifest: bytes, problems: list[str]) -> dict[str, str]:
 
 
 def _check_signature(check: BundleCheck, manifest: bytes, signature: bytes, ca: Path | None) -> None:
-    try:
-        certificates = pkcs7.load_der_pkcs7_certificates(signature)
-    except ValueError:
-        certificates = []
-    if not certificates:
-        check.problems.append(f"signature invalide : {SIGNATURE} illisible ou sans certificat")
-        return
-    check.signer = certificates[0].subject.rfc4514_string()
-    if ca is None:
-        check.notes.append(f"signé par {check.signer} ; signature non vérifiée (donner --ca)")
-        return
-    failure = _openssl_cms_verify(manifest, signature, ca)
-    if failure:
-        check.problems.append(f"signature invalide : {SIGNATURE} ({failure})")
-    else:
-        check.notes.append(f"signé par {check.signer} ; signature vérifiée (CA {ca})")
+    """Check the CMS signature over the manifest, always: a recomputed manifest passes every digest.
 
-
-def _openssl_cms_verify(manifest: bytes, signature: bytes, ca: Path) -> str:
-    """Empty when OpenSSL accepts the signature over ``manifest`` and the chain to ``ca``; else why not.
-
-    ``-purpose any``: the signer certificate is the user's own (often a TLS client or organisation
-    certificate), not an S/MIME one; the chain, the validity dates and the signature are checked.
+    Without ``ca`` the signer can be anyone holding a key, so the note says its chain was not checked.
     """
     openssl = shutil.which("openssl")
     if openssl is None:
-        return "openssl introuvable, signature non vérifiable"
-    if not Path(ca).is_file():
-        return f"CA introuvable : {ca}"
+        check.problems.append(f"signature non vérifiable : {SIGNATURE} (commande openssl introuvable)")
+        return
+    try:
+        failure, signer = _openssl_cms_verify(openssl, manifest, signature, ca)
+    except (OSError, subprocess.SubprocessError) as error:
+        check.problems.append(f"signature non vérifiable : {SIGNATURE} (openssl : {error})")
+        return
+    if failure:
+        check.problems.append(f"signature invalide : {SIGNATURE} ({failure})")
+        return
+    check.signer = signer
+    if ca is None:
+        check.notes.append(f"signé par {signer} ; signature valide, signataire non vérifié (donnez --ca)")
+    else:
+        check.notes.append(f"signé par {signer} ; signature vérifiée (CA {ca})")
+
+
+def _openssl_cms_verify(openssl: str, manifest: bytes, signature: bytes, ca: Path | None) -> tuple[str, str]:
+    """Why OpenSSL refuses the signature over ``manifest`` (empty when it accepts it), and the signer's subject.
+
+    With ``ca`` the signer's chain to it is checked too; ``-purpose any`` because the signer certificate
+    is the user's own (often a TLS client or organisation certificate), not an S/MIME one. Without
+    ``ca``, ``-noverify``: the signature and the manifest's digest only. The subject is read from the
+    certificate OpenSSL verified with (``-signer``), not from whatever certificates the file embeds.
+    """
+    if ca is not None and not Path(ca).is_file():
+        return f"CA introuvable : {ca}", ""
     with tempfile.TemporaryDirectory(prefix="segur-verify-") as folder:
-        content, der = Path(folder) / MANIFEST, Path(folder) / SIGNATURE
+        content, der, signer = Path(folder) / MANIFEST, Path(folder) / SIGNATURE, Path(folder) / "signer.pem"
         content.write_bytes(manifest)
         der.write_bytes(signature)
         command = [openssl, "cms", "-verify", "-binary", "-inform", "DER", "-in", str(der), "-content", str(content)]
-        command += ["-CAfile", str(ca), "-purpose", "any", "-out", os.devnull]
+        command += ["-noverify"] if ca is None else ["-CAfile", str(ca), "-purpose", "any"]
+        command += ["-signer", str(signer), "-out", os.devnull]
         result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    if result.returncode == 0:
-        return ""
+        if result.returncode == 0:
+            certificates = x509.load_pem_x509_certificates(signer.read_bytes())
+            return "", certificates[0].subject.rfc4514_string()
     # OpenSSL error lines: <thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>
     errors = re.findall(r"error:[0-9A-F]+:[^:]*:[^:]*:([^:]*):[^:]*:\d+:(.*)", result.stderr)
     if not errors:
-        return result.stderr.strip() or f"openssl cms a échoué ({result.returncode})"
+        return result.stderr.strip() or f"openssl cms a échoué ({result.returncode})", ""
     reason, data = errors[-1]
-    return f"{reason} : {data.strip()}" if data.strip() else reason
+    return (f"{reason} : {data.strip()}" if data.strip() else reason), ""

@@ -148,8 +148,8 @@ def test_a_signed_bundle_verifies_with_its_ca_and_only_with_it(run_dir, pki):
     bundle = write_bundle(run_dir, signer=signer)
     assert f"{run_dir.name}/{SIGNATURE}" in members(bundle)
     unchecked = verify_bundle(bundle)
-    assert unchecked.ok and "CN=HOPITAL TEST SEGUR SIGN" in (unchecked.signer or "")
-    assert any("signature non vérifiée (donner --ca)" in note for note in unchecked.notes)
+    assert unchecked.ok and unchecked.signer == signer.subject
+    assert unchecked.notes == [f"signé par {signer.subject} ; signature valide, signataire non vérifié (donnez --ca)"]
     checked = verify_bundle(bundle, ca=pki.ca_cert)
     assert checked.ok, checked.problems
     assert checked.signer == signer.subject
@@ -169,9 +169,31 @@ def test_a_forged_verdict_with_a_matching_manifest_is_caught_by_the_signature(ru
         content[report], content[manifest] = forged, content[manifest].replace(old, new)
 
     rewrite(bundle, forge)
-    assert verify_bundle(bundle).ok, "without --ca the manifest alone cannot tell"
-    problems = verify_bundle(bundle, ca=pki.ca_cert).problems
-    assert len(problems) == 1 and problems[0].startswith(f"signature invalide : {SIGNATURE}")
+    for ca in (None, pki.ca_cert):
+        check = verify_bundle(bundle, ca=ca)
+        assert check.problems == [f"signature invalide : {SIGNATURE} (content verify error)"], ca
+        assert check.signer is None, "no signer is named for a signature that does not hold"
+
+
+@needs_openssl
+def test_a_manifest_re_signed_with_another_key_passes_only_as_an_unchecked_signer(run_dir, pki):
+    other = ManifestSigner.from_files(pki.untrusted.key("insi-auto"), pki.untrusted.cert("insi-auto"))
+    bundle = write_bundle(run_dir, signer=other)
+    unchecked = verify_bundle(bundle)
+    assert unchecked.ok and unchecked.signer == other.subject, "a valid signature, by whoever holds that key"
+    assert unchecked.notes[0].endswith("signataire non vérifié (donnez --ca)")
+    assert [p.split(" (")[0] for p in verify_bundle(bundle, ca=pki.ca_cert).problems] == [
+        f"signature invalide : {SIGNATURE}"
+    ]
+
+
+def test_without_openssl_a_signature_is_never_reported_fine(run_dir, pki, monkeypatch):
+    bundle = write_bundle(run_dir, signer=ManifestSigner.from_files(pki.key("sign"), pki.cert("sign")))
+    monkeypatch.setattr(bundle_module.shutil, "which", lambda name: None)
+    for ca in (None, pki.ca_cert):
+        check = verify_bundle(bundle, ca=ca)
+        assert check.problems == [f"signature non vérifiable : {SIGNATURE} (commande openssl introuvable)"]
+        assert check.signer is None and not check.ok
 
 
 def test_an_unsigned_bundle_fails_when_a_ca_is_required(run_dir, pki):

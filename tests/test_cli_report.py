@@ -52,6 +52,8 @@ def test_signed_bundle_verifies_against_the_ca(run_dir, tmp_path, pki):
     assert done.returncode == 0, done.stderr
     checked = segur("report", "verify", str(bundle), "--ca", str(pki.ca_cert), cwd=tmp_path)
     assert checked.returncode == 0 and "signé par" in checked.stdout, checked.stdout
+    unchecked = segur("report", "verify", str(bundle), cwd=tmp_path)
+    assert unchecked.returncode == 0 and "signature valide, signataire non vérifié (donnez --ca)" in unchecked.stdout
     wrong = segur("report", "verify", str(bundle), "--ca", str(pki.untrusted.ca_cert), cwd=tmp_path)
     assert wrong.returncode == 1 and "signature invalide" in wrong.stdout
     alone = segur("report", "bundle", str(run_dir), "--sign-key", str(pki.key("sign")), cwd=tmp_path)

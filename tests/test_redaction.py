@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from segur.redaction import redact
 
 JWT = b"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJmOjE6ODEwMDAwMDAwMDAifQ.c2lnbmF0dXJlLXZhbHVl"
@@ -121,10 +123,88 @@ def test_masking_twice_changes_nothing():
         b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nA2 LOGIN alice s3cret\r\npassword: hunter2\r\n"
         b"-----BEGIN PRIVATE KEY-----\nMIIEvQIB\n-----END PRIVATE KEY-----\n"
     )
+    raw += (
+        b'{"trace": "{\\"refresh_token\\": \\"opaque-0001\\"}"} &quot;secret&quot;: &quot;shhh&quot;\r\n'
+        b"<wsse:Password>hunter2</wsse:Password>\r\nCookie: a=abcdef12\r\nSet-Cookie: b=abcdef12; Path=/\r\n"
+    )
     once = redact(raw)
+    assert b"opaque-0001" not in once and b"shhh" not in once and b"hunter2" not in once
     assert redact(once) == once
 
 
 def test_a_json_result_code_is_evidence_not_an_oauth_code():
     parameters = b'{"nom": "ADRUN", "code": "00", "error": {"code": "http_500"}}'
     assert redact(parameters) == parameters
+
+
+def test_json_escaped_into_a_json_string_is_masked_at_any_depth_and_still_parses():
+    body = {"access_token": "opaque-access-0001", "password": 'pa"ss\\wd', "scope": "openid", "code": "00"}
+    trace = json.dumps({"trace": json.dumps(body)}).encode()
+    assert b'\\"access_token\\": \\"opaque' in trace, "the form an Allure or pytest trace holds"
+    for text in (trace, json.dumps({"outer": trace.decode()}).encode()):
+        out = redact(text)
+        assert b"opaque-access-0001" not in out and b"pa\\" not in out and b"ss\\" not in out
+        value = json.loads(out)
+        while "scope" not in value:
+            value = json.loads(next(iter(value.values())))
+        assert value == {"access_token": "opaq...[masque]", "password": "[masque]", "scope": "openid", "code": "00"}
+
+
+def test_html_escaped_and_python_repr_fields_are_masked():
+    html = b"<pre>{&quot;refresh_token&quot;: &quot;opaque-refresh-0001&quot;, &quot;code&quot;: &quot;00&quot;}</pre>"
+    assert redact(html) == html.replace(b"opaque-refresh-0001", b"opaq...[masque]"), "the result code stays"
+    markupsafe = b"{&#34;client_secret&#34;: &#34;s3cr3t-value&#34;, &#39;password&#39;: &#39;hunter2&#39;}"
+    assert redact(markupsafe) == markupsafe.replace(b"s3cr3t-value", b"[masque]").replace(b"hunter2", b"[masque]")
+    python = b"E   assert {'access_token': 'opaque-0001', 'token_type': 'Bearer'} == {}"
+    assert redact(python) == b"E   assert {'access_token': 'opaq...[masque]', 'token_type': 'Bearer'} == {}"
+    assert redact(b'<a href="/cb?state=x&amp;code=SplxlOBeZQ&amp;y=1">') == (
+        b'<a href="/cb?state=x&amp;code=Splx...[masque]&amp;y=1">'
+    )
+
+
+def test_secret_keys_in_any_case_and_prefix_are_masked_and_look_alikes_stay():
+    raw = (
+        b'{"secret": "shhh-0001", "client_secret": "s1", "clientSecret": "s2", "client-secret": "s3",'
+        b' "api_key": "AKIA12345678", "apiKey": "k-123456789", "x-api-key": "abcdefgh", "smtp_password": "p1",'
+        b' "Password": "p2", "userPassword": "p3"}'
+    )
+    assert redact(raw) == (
+        b'{"secret": "[masque]", "client_secret": "[masque]", "clientSecret": "[masque]", "client-secret": "[masque]",'
+        b' "api_key": "AKIA...[masque]", "apiKey": "k-12...[masque]", "x-api-key": "abcd...[masque]",'
+        b' "smtp_password": "[masque]", "Password": "[masque]", "userPassword": "[masque]"}'
+    )
+    evidence = (
+        b'{"password_policy": "strong", "secretariat": "Cardiologie", "type": "secret", "grant_type": "password",'
+        b' "token_endpoint_auth_method": "client_secret_basic", "client_secret_expires_at": 0, "token_type": "Bearer"}'
+    )
+    assert redact(evidence) == evidence
+
+
+def test_xml_password_elements_are_masked_with_or_without_a_namespace():
+    soap = (
+        b"<wsse:UsernameToken><wsse:Username>medecin</wsse:Username>"
+        b'<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/#PasswordText">hunter2</wsse:Password>'
+        b"<wsse:Nonce>bm9uY2U=</wsse:Nonce></wsse:UsernameToken><password>p4ss</password><Password/>"
+        b"<AccessToken>opaque-0001</AccessToken><PasswordPolicy>strong</PasswordPolicy>"
+    )
+    assert redact(soap) == (
+        b"<wsse:UsernameToken><wsse:Username>medecin</wsse:Username>"
+        b'<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/#PasswordText">[masque]</wsse:Password>'
+        b"<wsse:Nonce>bm9uY2U=</wsse:Nonce></wsse:UsernameToken><password>[masque]</password><Password/>"
+        b"<AccessToken>opaq...[masque]</AccessToken><PasswordPolicy>strong</PasswordPolicy>"
+    )
+    escaped = b"&lt;wsse:Password Type=&quot;x&quot;&gt;hunter2&lt;/wsse:Password&gt;"
+    assert redact(escaped) == b"&lt;wsse:Password Type=&quot;x&quot;&gt;[masque]&lt;/wsse:Password&gt;"
+
+
+def test_cookies_and_api_key_headers_are_masked_but_cookie_names_and_attributes_stay():
+    request = b"GET / HTTP/1.1\r\nCookie: JSESSIONID=abcdef123456; csrf=0987654321\r\nX-Api-Key: key-1234567890\r\n\r\n"
+    assert redact(request) == (
+        b"GET / HTTP/1.1\r\nCookie: JSESSIONID=abcd...[masque]; csrf=0987...[masque]\r\n"
+        b"X-Api-Key: key-...[masque]\r\n\r\n"
+    )
+    response = b"HTTP/1.1 302 Found\r\nset-cookie: SESSION=abcdef123456; Path=/; HttpOnly; Secure; SameSite=Lax\r\n\r\n"
+    assert redact(response) == (
+        b"HTTP/1.1 302 Found\r\nset-cookie: SESSION=abcd...[masque]; Path=/; HttpOnly; Secure; SameSite=Lax\r\n\r\n"
+    )
+    assert redact(b"Cookie: none today\n") == b"Cookie: none today\n"
