@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 import glob
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from segur.cda.valuesets import value_set_layer
 from segur.schematron import SchematronError, compile_schematron
 from segur.schematron.loader import Assertion, load_schema
 from segur.validation import Finding
@@ -88,6 +90,21 @@ class CisisPackage:
             return exact
         matches = sorted(folder.glob(f"JDV_{glob.escape(stem)}*.xml"))
         return matches[0] if matches else None
+
+    def cda_checks(self) -> tuple[etree.XMLSchema, list[SchematronLayer]]:
+        """What the package adds to the CDA engine: its schema as layer (a), its Schematrons and value sets."""
+        return self.cda_schema(), [self.schematron_layer(), value_set_layer(self.directory / "jeuxDeValeurs")]
+
+    def version(self) -> str:
+        """What a report names as the schematron package: the folder, its git commit when it is a checkout, and a
+        digest of every ``.sch`` file, so that two runs can tell whether they applied the same rules."""
+        digest = hashlib.sha256()
+        files = sorted(self.schematrons.rglob("*.sch")) if self.schematrons.is_dir() else []
+        for path in files:
+            digest.update(str(path.relative_to(self.schematrons)).encode() + b"\0" + path.read_bytes() + b"\0")
+        commit = _git_commit(self.directory)
+        where = f"{self.directory.name}" + (f" (git {commit[:12]})" if commit else "")
+        return f"{where}: {len(files)} schematron(s), sha256 {digest.hexdigest()[:12]}"
 
     def schematron_layer(self) -> SchematronLayer:
         """A validator running the official schematrons that apply to a CDA document."""
@@ -181,6 +198,30 @@ class CisisPackage:
             if roots and match:
                 models.append(_Model(path, match["model"], match["version"] or "", frozenset(roots)))
         return models
+
+
+@functools.lru_cache(maxsize=4)
+def package_checks(directory: str) -> tuple[etree.XMLSchema, list[SchematronLayer]]:
+    """``CisisPackage(directory).cda_checks()``, built once per process: the DMP mock's workers get the folder's
+    name, not the compiled checks, which do not cross a process boundary."""
+    return CisisPackage(Path(directory)).cda_checks()
+
+
+def _git_commit(directory: Path) -> str | None:
+    """HEAD of a git checkout at ``directory``, read from ``.git`` without running git (a detached or branch HEAD)."""
+    git = directory / ".git"
+    try:
+        head = (git / "HEAD").read_text(encoding="ascii").strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            loose = git / ref
+            if loose.is_file():
+                return loose.read_text(encoding="ascii").strip()
+            packed = (git / "packed-refs").read_text(encoding="ascii").splitlines()
+            return next((line.split()[0] for line in packed if line.endswith(f" {ref}")), None)
+        return head or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 @functools.lru_cache(maxsize=8)

@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--sut-config", type=Path, help="YAML adapter settings (sut, insi_idam, psc_redirect_uris, ...)")
     run.add_argument("--rem", type=Path, help=f"REM overlay from `segur exigences import` (default {DEFAULT_OVERLAY})")
+    run.add_argument(
+        "--cisis",
+        type=Path,
+        metavar="DIR",
+        help="your CI-SIS package: the DMP mock also checks each CDA with its schema and Schematrons",
+    )
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="both couloirs against the reference SUT")
@@ -94,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="processes for the DMP's VIHF/XDS/CDA checks, for concurrent clients (default: one per CPU; 0: inline)",
     )
+    up.add_argument("--cisis", type=Path, metavar="DIR", help="your CI-SIS package, for the DMP's CDA checks")
     up.add_argument("--pki", type=Path, default=Path(".segur/pki"))
     up.add_argument("--journal", type=Path, default=Path(".segur/journal.jsonl"))
     up.set_defaults(handler=_mocks_up)
@@ -282,6 +289,7 @@ def _run(args: argparse.Namespace) -> int:
         mode=args.mode,
         rem_overlay=rem,
         sut_config=args.sut_config,
+        cisis=args.cisis or (Path(config["cisis"]) if "cisis" in config else None),
     )
 
 
@@ -304,7 +312,11 @@ def _mocks_up(args: argparse.Namespace) -> int:
             raise ValueError(f"--port expects MOCK=PORT, got {item!r}")
         ports[name] = int(port)
     pki = ensure_pki(args.pki)
-    services = create_mocks(args.only.split(","), pki, dmp_workers=args.dmp_workers)
+    if args.cisis is not None:
+        from segur.cisis import CisisPackage
+
+        CisisPackage(args.cisis)  # a folder that is no CI-SIS package is a usage error, before anything listens
+    services = create_mocks(args.only.split(","), pki, dmp_workers=args.dmp_workers, cisis=args.cisis)
     config = HostConfig(pki=pki, journal_path=args.journal, ports=ports, control_port=args.control_port)
     host = MockHost(services, config)
 
@@ -353,15 +365,13 @@ def _defects(args: argparse.Namespace) -> int:
 
 def _cda_validator(args: argparse.Namespace) -> Callable[[bytes], list[Finding]]:
     """The CDA layers, with the user's CI-SIS package (schema, Schematrons, value sets) when given."""
-    from segur.cda import validate_cda, value_set_layer
+    from segur.cda import validate_cda
 
     if args.cisis is None:
         return validate_cda
     from segur.cisis import CisisPackage
 
-    package = CisisPackage(args.cisis)
-    schema = package.cda_schema()
-    layers = [package.schematron_layer(), value_set_layer(args.cisis / "jeuxDeValeurs")]
+    schema, layers = CisisPackage(args.cisis).cda_checks()
     return lambda data: validate_cda(data, schema=schema, extra_layers=layers)
 
 

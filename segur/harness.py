@@ -19,6 +19,7 @@ import yaml
 
 from segur import __version__
 from segur.catalogue import load_catalogue
+from segur.cisis import CisisPackage
 from segur.ins import OID_INS_NIA, OID_INS_NIA_TEST, OID_INS_NIR, OID_INS_NIR_TEST
 from segur.mocks import create_mocks
 from segur.mocks.runtime.host import HostConfig, MockHost
@@ -74,6 +75,8 @@ class RunOptions:
     rem_overlay: Path | None = None
     # The vendor's adapter settings file (`--sut-config`): recorded in replay.json, committed in homologation.
     sut_config: Path | None = None
+    # The user's CI-SIS package (`--cisis`): its schema and official Schematrons check every CDA the DMP receives.
+    cisis: Path | None = None
 
 
 @dataclass
@@ -93,6 +96,8 @@ class Harness:
     overlay: RemOverlay | None = None
     # The scenario being played, so that Then steps can hand their validator findings to the report.
     current: ScenarioResult | None = None
+    # The schematron package the run applies, as the report names it.
+    schematron_version: str = "règles du projet (aucun paquet CI-SIS)"
 
     def start(self) -> None:
         options = self.options
@@ -100,11 +105,14 @@ class Harness:
             require_committed(adapter_files(options.sut, options.sut_config))
         if options.rem_overlay is not None:
             self.overlay = load_overlay(options.rem_overlay)
+        if options.cisis is not None:
+            self.schematron_version = CisisPackage(options.cisis).version()  # refuses a folder that is no package
         evidence = options.out_dir / "evidence"
         evidence.mkdir(parents=True, exist_ok=True)
         self.pki = ensure_pki(options.pki_dir)
         self.host = MockHost(
-            create_mocks(MOCKS, self.pki), HostConfig(pki=self.pki, journal_path=evidence / "journal.jsonl")
+            create_mocks(MOCKS, self.pki, cisis=options.cisis),
+            HostConfig(pki=self.pki, journal_path=evidence / "journal.jsonl"),
         )
         self.endpoints = self.host.start()
         self.control = httpx.Client(base_url=self.endpoints["control"], timeout=30)
@@ -216,8 +224,7 @@ class Harness:
                 "catalogue": catalogue.version,
                 "referentiel": catalogue.referentiel,
                 "jeux_de_valeurs": value_sets_version(),
-                # Couloir runs judge CDA with the project's own layers; the ANS Schematrons run in `segur validate`.
-                "schematron": "règles du projet (aucun paquet CI-SIS)",
+                "schematron": self.schematron_version,
                 "rem": None,
             },
         }

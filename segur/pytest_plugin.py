@@ -49,6 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--segur-manual-timeout", type=float, default=120.0)
     group.addoption("--segur-mode", choices=MODES, default=BAC_A_SABLE, help="bac-a-sable | homologation")
     group.addoption("--segur-rem", default=None, help="REM overlay from `segur exigences import`")
+    group.addoption("--segur-cisis", default=None, help="CI-SIS package: the DMP checks each CDA with its Schematrons")
     group.addoption(
         "--segur-sut-config", default=None, help="SUT adapter config file (recorded; must be committed in homologation)"
     )
@@ -82,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
         mode=config.getoption("segur_mode"),
         rem_overlay=_path_option(config, "segur_rem"),
         sut_config=_path_option(config, "segur_sut_config"),
+        cisis=_path_option(config, "segur_cisis"),
     )
     # JUnit and Allure results land in the run directory unless the caller chose otherwise.
     if not config.option.xmlpath:

@@ -28,6 +28,7 @@ CONFIG_KEYS = {
     "psc_post_logout_uris": "--psc-post-logout-uri",
     "manual_timeout": "--manual-timeout",
     "rem": "--rem",
+    "cisis": "--cisis",
 }
 # Distributions whose versions change what the harness accepts or writes.
 RECORDED_PACKAGES = ("segur-harness", "pytest", "pytest-bdd", "lxml", "signxml", "cryptography", "aiosmtpd", "saxonche")
@@ -52,8 +53,9 @@ def load_sut_config(path: Path) -> dict[str, Any]:
         raise ValueError(f"SUT config {path}: sut must be a string such as http://127.0.0.1:8080")
     if "manual_timeout" in data and not isinstance(data["manual_timeout"], int | float):
         raise ValueError(f"SUT config {path}: manual_timeout must be a number of seconds")
-    if "rem" in data:
-        data["rem"] = str((path.parent / str(data["rem"])).resolve())
+    for key in ("rem", "cisis"):  # relative to the config file, as the vendor keeps both beside it
+        if key in data:
+            data[key] = str((path.parent / str(data[key])).resolve())
     return data
 
 
@@ -109,6 +111,8 @@ def replay_record(options: Any, sut_info: dict[str, Any], pki_ca: Path, versions
         command += ["--sut-config", str(options.sut_config)]
     if options.rem_overlay is not None:
         command += ["--rem", str(options.rem_overlay)]
+    if options.cisis is not None:
+        command += ["--cisis", str(options.cisis)]
     return {
         "commande": shlex.join(command),
         "argv": sys.argv,

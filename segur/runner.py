@@ -44,6 +44,7 @@ def run_couloir(
     mode: str = BAC_A_SABLE,
     rem_overlay: Path | None = None,
     sut_config: Path | None = None,
+    cisis: Path | None = None,
 ) -> int:
     if couloir not in COULOIR_REMS:
         raise ValueError(f"unknown couloir {couloir!r}; use one of {', '.join(COULOIR_REMS)}")
@@ -70,6 +71,7 @@ def run_couloir(
     ]  # fmt: skip
     args += [f"--segur-rem={rem_overlay}"] * (rem_overlay is not None)
     args += [f"--segur-sut-config={sut_config}"] * (sut_config is not None)
+    args += [f"--segur-cisis={cisis}"] * (cisis is not None)
     args += [f"--insi-idam={idam}" for idam in insi_idam or []]
     args += [f"--psc-redirect-uri={uri}" for uri in psc_redirect_uris or []]
     args += [f"--psc-post-logout-redirect-uri={uri}" for uri in psc_post_logout_uris or []]

@@ -13,6 +13,7 @@ import sys
 import httpx
 import pytest
 from harness_runs import TESTS, run_couloir, segur, statuses
+from test_dmp_cisis import write_package
 
 from segur.journal import payload, read_journal
 from segur.reference_sut.defects import DEFECTS
@@ -116,9 +117,14 @@ def test_manual_adapter_asks_the_operator_what_it_cannot_observe(tmp_path, pki, 
 
 @pytest.mark.timeout(300)  # a couloir run plus the Allure CLI, on a shared 2-core machine
 def test_run_directory_holds_every_artefact(tmp_path, pki):
+    """One ville run, with a (fake) CI-SIS package so that the package it applied is named and replayable too."""
     out = tmp_path / "run"
-    code, report = run_couloir("ville", "reference", out, pki.directory)
+    package = write_package(tmp_path / "TestContenuCDA")
+    code, report = run_couloir("ville", "reference", out, pki.directory, "--cisis", str(package))
     assert code == 0
+    assert report["versions"]["schematron"].startswith("TestContenuCDA: 1 schematron(s), sha256 ")
+    assert report["versions"]["schematron"] in (out / "rapport.html").read_text()
+    assert f"--cisis {package}" in json.loads((out / "replay.json").read_text())["commande"]
     for name in ("rapport.json", "rapport.html", "junit.xml", "evidence/journal.jsonl"):
         assert (out / name).is_file(), name
     assert list((out / "allure-results").glob("*-result.json"))
@@ -163,6 +169,9 @@ def assert_allure_results_tell_the_requirement_story(results):
     assert any(r.get("parameters") for r in everything), "Scenario Outline examples are Allure parameters"
     step_attachments = [a for r in everything for step in r.get("steps", []) for a in step.get("attachments", [])]
     assert any(a["name"] == "Data table" for a in step_attachments), "data tables are attached to their step"
+    applicable = {e["id"] for e in json.loads((results.parent / "rapport.json").read_text())["exigences"]
+                  if e["statut"] != "non_applicable"}  # fmt: skip
+    assert applicable == set(by_story), "every applicable requirement is an Allure story, with or without scenario"
     properties = (results / "environment.properties").read_text(encoding="ascii")
     assert "Couloir=ville" in properties and "Catalogue=" in properties and "Jeux\\ de\\ valeurs=" in properties
 

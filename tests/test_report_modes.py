@@ -110,6 +110,16 @@ def test_sut_config_refuses_what_it_does_not_understand(tmp_path, text, message)
         load_sut_config(path)
 
 
+def test_sut_config_paths_are_relative_to_the_file(tmp_path):
+    """The REM overlay and the CI-SIS package the vendor keeps beside its config, wherever the run starts."""
+    (tmp_path / "vendor").mkdir()
+    path = tmp_path / "vendor" / "sut.yaml"
+    path.write_text("rem: rem/REM_DPI.json\ncisis: ../ci-sis\n")
+    config = load_sut_config(path)
+    assert config["rem"] == str(tmp_path / "vendor" / "rem" / "REM_DPI.json")
+    assert config["cisis"] == str(tmp_path / "ci-sis")
+
+
 def _git(folder, *args):
     subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True)
 

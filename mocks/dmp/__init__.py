@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from segur.mocks.dmp.protocol import BASE_PATH, DmpApp
@@ -32,12 +33,14 @@ class DmpMock(MockService):
         max_document_bytes: int = 5_000_000,
         workers: int | None = 0,
         check_timeout: float = 60.0,
+        cisis: Path | None = None,
     ) -> None:
         """``psc_tokens`` checks the PSC access token a VIHF carries in PSC mode (the PSC mock's, in one host).
 
         ``workers`` processes run the VIHF, XDS and CDA checks (None: one per CPU; 0, the default:
         in the host's loop, as a couloir run, which sends one request at a time, needs no more); a
-        check running longer than ``check_timeout`` seconds answers "unavailable".
+        check running longer than ``check_timeout`` seconds answers "unavailable". ``cisis``, the
+        user's CI-SIS package, adds its CDA schema, official Schematrons and value sets to the CDA checks.
         """
         super().__init__()
         self.registry = DmpRegistry(DmpRegistry.default_patients(), AccessRules.default(), REPOSITORY_UNIQUE_ID)
@@ -49,6 +52,7 @@ class DmpMock(MockService):
             oids,
             max_document_bytes=max_document_bytes,
             pool=ValidationPool(workers, timeout=check_timeout),
+            cisis=cisis,
         )
 
     def listeners(self) -> list[Listener]:

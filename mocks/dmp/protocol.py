@@ -18,6 +18,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -168,8 +169,10 @@ class DmpApp:
         *,
         max_document_bytes: int = 5_000_000,
         pool: ValidationPool | None = None,
+        cisis: Path | None = None,
     ) -> None:
         self.registry = registry
+        self.cisis = cisis
         self.max_document_bytes = max_document_bytes
         self.pool = pool or ValidationPool()
         self.faults = faults
@@ -278,7 +281,11 @@ class DmpApp:
         )
         try:
             claims, findings, submission_findings = await self.pool.run(
-                gate_findings, etree.tostring(security, with_tail=False), self.trusted_ca_pem, to_check
+                gate_findings,
+                etree.tostring(security, with_tail=False),
+                self.trusted_ca_pem,
+                to_check,
+                None if self.cisis is None else str(self.cisis),
             )
         except PoolUnavailable as error:
             raise SoapProblem("DMPServiceUnavailable", str(error), operation=operation) from None

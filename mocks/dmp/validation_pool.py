@@ -39,6 +39,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from segur.cda import validate_cda
+from segur.cisis import package_checks
 from segur.validation import Finding, MalformedXml, UnsafeXml, has_errors, parse_untrusted
 from segur.vihf import VihfClaims, verify_vihf
 from segur.xds import InsOids, validate_submission, value_sets
@@ -257,27 +258,32 @@ def _pickled_error(error: Exception) -> bytes:
 
 
 def gate_findings(
-    security: bytes, trusted_ca_pem: bytes, submission: tuple[bytes, dict[str, bytes], InsOids] | None
+    security: bytes,
+    trusted_ca_pem: bytes,
+    submission: tuple[bytes, dict[str, bytes], InsOids] | None,
+    cisis: str | None = None,
 ) -> tuple[VihfClaims | None, list[Finding], list[Finding]]:
     """The VIHF of a serialised ``wsse:Security`` and, once it passed, the checks of an ITI-41 submission.
 
     ``submission`` is a serialised ProvideAndRegisterDocumentSetRequest, its documents by id and the
-    accepted INS OIDs. One call for both spares a round trip per request. The VIHF is verified
-    without PSC introspection: the PSC mock lives in the host.
+    accepted INS OIDs; ``cisis`` the user's CI-SIS package folder, whose schema, Schematrons and value
+    sets then check each CDA too. One call for both spares a round trip per request. The VIHF is
+    verified without PSC introspection: the PSC mock lives in the host.
     """
     claims, findings = verify_vihf(security, trusted_ca_pem=trusted_ca_pem)
     if submission is None or claims is None or has_errors(findings):
         return claims, findings, []
-    return claims, findings, _submission_findings(*submission, trusted_ca_pem)
+    return claims, findings, _submission_findings(*submission, trusted_ca_pem, cisis)
 
 
 def _submission_findings(
-    request: bytes, documents: dict[str, bytes], oids: InsOids, trusted_ca_pem: bytes
+    request: bytes, documents: dict[str, bytes], oids: InsOids, trusted_ca_pem: bytes, cisis: str | None
 ) -> list[Finding]:
     """XDS metadata, lot signature and CDA documents; CDA findings become ``InvalidDocumentContent:<rule>``.
 
     Each CDA is parsed once, for both the XDS checks (its header against the metadata) and the CDA layers.
     """
+    schema, layers = package_checks(cisis) if cisis is not None else (None, [])
     cdas = [key for key, data in documents.items() if data.lstrip()[:1] == b"<" and b"ClinicalDocument" in data[:4096]]
     trees = {}
     for document_id in cdas:
@@ -295,6 +301,8 @@ def _submission_findings(
                 f.location,
                 f.requirement,
             )
-            for f in validate_cda(documents[document_id], root=trees.get(document_id))
+            for f in validate_cda(
+                documents[document_id], root=trees.get(document_id), schema=schema, extra_layers=layers
+            )
         ]
     return findings
