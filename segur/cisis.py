@@ -15,7 +15,8 @@ Which schematrons apply to a document (researched, then modelled where the ANS i
   root or ``schematrons/``), the mapping is *modelled*: each ``CI-SIS_*.sch`` is read (not
   compiled) and its model templateIds are those under the ANS document-model arc
   1.2.250.1.213.1.1.1 (minus .1, the minimal structuring every document carries) that its rules
-  on ``ClinicalDocument`` require as ``templateId/@root``. A document matches a model when it
+  on ``ClinicalDocument`` require as ``templateId/@root`` (VSM 2023.01), or that a rule context
+  selects by (``*[cda:templateId/@root="…1.1.29"]``, LDL-SES 2022.01). A document matches a model when it
   carries all of them; among versions of one model, the one whose version is the templateId's
   @extension wins, else the most recent. A schematron that cannot be read is left out of that
   modelled index.
@@ -50,6 +51,7 @@ _HL7 = "urn:hl7-org:v3"
 _MODEL_ARC = "1.2.250.1.213.1.1.1."
 _MINIMAL_STRUCTURING = "1.2.250.1.213.1.1.1.1"
 _REQUIRED_ROOT = re.compile(r"templateId\s*\[\s*@root\s*=\s*['\"]([0-9.]+)['\"]\s*\]")
+_CONTEXT_ROOT = re.compile(r"templateId/@root\s*=\s*['\"]([0-9.]+)['\"]")
 _MODEL_FILE = re.compile(r"^CI-SIS_(?P<model>.+?)(?:_(?P<version>\d{4}\.\d{2}))?$")
 
 SchematronLayer = Callable[[bytes, etree._Element], list[Finding]]
@@ -185,16 +187,17 @@ class CisisPackage:
                 schema = load_schema(path)
             except SchematronError:
                 continue
-            roots = {
+            rules = [rule for pattern in schema.patterns for rule in pattern.rules]
+            asserted = {
                 oid
-                for pattern in schema.patterns
-                for rule in pattern.rules
+                for rule in rules
                 if rule.context.rstrip().endswith("ClinicalDocument")
                 for item in rule.body
                 if isinstance(item, Assertion)
                 for oid in _REQUIRED_ROOT.findall(item.test)
-                if oid.startswith(_MODEL_ARC) and oid != _MINIMAL_STRUCTURING
             }
+            in_context = {oid for rule in rules for oid in _CONTEXT_ROOT.findall(rule.context)}
+            roots = {oid for oid in asserted | in_context if oid.startswith(_MODEL_ARC) and oid != _MINIMAL_STRUCTURING}
             if roots and match:
                 models.append(_Model(path, match["model"], match["version"] or "", frozenset(roots)))
         return models

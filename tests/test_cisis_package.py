@@ -125,6 +125,27 @@ def test_a_document_of_no_known_model_runs_the_profiles_and_says_so(package: Pat
     assert ran(findings) == "official schematrons run: profils/IHE.sch"
 
 
+CONTEXT_MODEL = """<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">
+  <ns prefix="cda" uri="urn:hl7-org:v3"/>
+  <pattern id="variables">
+    <rule context='*[cda:templateId/@root="{oid}"]'>
+      <assert id="CTX-SECTION" test=".//cda:section">a section is required</assert>
+    </rule>
+  </pattern>
+</schema>"""
+
+
+def test_a_model_that_selects_its_documents_by_rule_context_is_found(package: Path) -> None:
+    """As CI-SIS_LDL-SES_2022.01.sch does: no assertion names the model's templateId, its rule context does."""
+    context_oid = "1.2.250.1.213.1.1.1.997"
+    (package / "schematrons" / "CI-SIS_CTX-MODELE_2022.01.sch").write_text(
+        CONTEXT_MODEL.format(oid=context_oid), encoding="utf-8"
+    )
+    findings = run(package, cda((context_oid, "2022.01")))
+    assert ran(findings).endswith(", CI-SIS_CTX-MODELE_2022.01.sch")
+    assert {f.rule for f in findings if f.severity == "error"} == {"CTX-SECTION"}
+
+
 def test_a_mapping_properties_file_overrides_the_modelled_mapping(package: Path) -> None:
     (package / "schematrons" / "mapping.properties").write_text(
         f"# root.extension=model, as in the ANS CI\n{MODEL_OID}.2024.01=AUTRE_2024.01\n", encoding="utf-8"
