@@ -32,7 +32,7 @@ class DmpMock(MockService):
         oids: InsOids | None = None,
         max_document_bytes: int = 5_000_000,
         workers: int | None = 0,
-        check_timeout: float = 60.0,
+        check_timeout: float | None = None,
         cisis: Path | None = None,
     ) -> None:
         """``psc_tokens`` checks the PSC access token a VIHF carries in PSC mode (the PSC mock's, in one host).
@@ -40,7 +40,9 @@ class DmpMock(MockService):
         ``workers`` processes run the VIHF, XDS and CDA checks (None: one per CPU; 0, the default:
         in the host's loop, as a couloir run, which sends one request at a time, needs no more); a
         check running longer than ``check_timeout`` seconds answers "unavailable". ``cisis``, the
-        user's CI-SIS package, adds its CDA schema, official Schematrons and value sets to the CDA checks.
+        user's CI-SIS package, adds its CDA schema, official Schematrons and value sets to the CDA checks;
+        the first document of each model then compiles their schematrons in the worker (the ANS
+        structuration minimale profile alone takes ~15 s in Saxon), hence a longer default timeout.
         """
         super().__init__()
         self.registry = DmpRegistry(DmpRegistry.default_patients(), AccessRules.default(), REPOSITORY_UNIQUE_ID)
@@ -51,7 +53,7 @@ class DmpMock(MockService):
             psc_tokens,
             oids,
             max_document_bytes=max_document_bytes,
-            pool=ValidationPool(workers, timeout=check_timeout),
+            pool=ValidationPool(workers, timeout=check_timeout or (60.0 if cisis is None else 600.0)),
             cisis=cisis,
         )
 
