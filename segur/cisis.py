@@ -24,6 +24,7 @@ Which schematrons apply to a document (researched, then modelled where the ANS i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import glob
@@ -139,7 +140,7 @@ class CisisPackage:
                     "/cda:ClinicalDocument",
                 )
             )
-        paths = [p for p in (self.schematrons / profile for profile in PROFILES) if p.is_file()] + models
+        paths = self._profiles() + models
         names = ", ".join(str(p.relative_to(self.schematrons)) for p in paths)
         findings.append(Finding("CISIS-SCHEMATRONS", "info", f"official schematrons run: {names or 'none'}"))
         for path in paths:
@@ -148,6 +149,17 @@ class CisisPackage:
             except SchematronError as error:
                 findings.append(Finding("CISIS-SCHEMATRON-BROKEN", "warning", f"not run: {error}"))
         return findings
+
+    def compile_profiles(self) -> None:
+        """Compile now the profiles every document runs (cached for the process), so that the first document a
+        run's DMP mock receives is not kept waiting by Saxon (the ANS structuration minimale: 12-20 s) while the
+        software under test waits for its answer. A broken profile is left to be reported with the document."""
+        for path in self._profiles():
+            with contextlib.suppress(SchematronError):
+                compile_schematron(path)
+
+    def _profiles(self) -> list[Path]:
+        return [path for path in (self.schematrons / profile for profile in PROFILES) if path.is_file()]
 
     def _models_for(self, cda: etree._Element) -> list[Path]:
         template_ids = [(t.get("root", ""), t.get("extension", "")) for t in cda.findall(f"{{{_HL7}}}templateId")]

@@ -106,7 +106,9 @@ class Harness:
         if options.rem_overlay is not None:
             self.overlay = load_overlay(options.rem_overlay)
         if options.cisis is not None:
-            self.schematron_version = CisisPackage(options.cisis).version()  # refuses a folder that is no package
+            package = CisisPackage(options.cisis)  # refuses a folder that is no package
+            self.schematron_version = package.version()
+            package.compile_profiles()  # the DMP mock checks inline, in this process: its first answer stays quick
         evidence = options.out_dir / "evidence"
         evidence.mkdir(parents=True, exist_ok=True)
         self.pki = ensure_pki(options.pki_dir)

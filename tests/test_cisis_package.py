@@ -166,6 +166,19 @@ def test_a_document_without_clinical_document_is_an_error(package: Path) -> None
     assert (finding.rule, finding.severity) == ("CISIS-NOT-CDA", "error")
 
 
+def test_the_profiles_compile_ahead_and_a_broken_one_waits_for_a_document(package: Path) -> None:
+    """A run compiles the profiles before its first scenario; the document then meets the same compilation."""
+    from segur.schematron import engine
+
+    profile = (package / "schematrons" / "profils" / "IHE.sch").resolve()
+    assert (profile, None) not in engine._CACHE
+    CisisPackage(package).compile_profiles()
+    assert (profile, None) in engine._CACHE
+    (package / "schematrons" / "profils" / "IHE.sch").write_text("<schema/>", encoding="utf-8")
+    CisisPackage(package).compile_profiles()  # no exception: the document's findings will say it
+    assert any(f.rule == "CISIS-SCHEMATRON-BROKEN" for f in run(package, cda((MODEL_OID, "2024.01"))))
+
+
 def test_a_broken_official_schematron_is_reported_not_raised(package: Path) -> None:
     (package / "schematrons" / "profils" / "IHE.sch").write_text("<schema/>", encoding="utf-8")
     findings = run(package, cda((MODEL_OID, "2024.01")))
