@@ -132,11 +132,15 @@ class CisisPackage:
         findings: list[Finding] = []
         models = self._models_for(cda)
         if not models:
+            # An N1 document (a PDF in nonXMLBody) has no content model: the profiles are all that applies. A
+            # structured one with no model may declare a wrong templateId, a doubt about the document itself.
+            unstructured = cda.find(f"{{{_HL7}}}component/{{{_HL7}}}nonXMLBody") is not None
             findings.append(
                 Finding(
                     "CISIS-NO-MODEL",
-                    "warning",
-                    "no CI-SIS model schematron matches this document's templateIds: only the profiles ran",
+                    "info" if unstructured else "warning",
+                    "no CI-SIS model schematron matches this document's templateIds: only the profiles ran"
+                    + (" (an N1 document: none is expected)" if unstructured else ""),
                     "/cda:ClinicalDocument",
                 )
             )

@@ -146,6 +146,17 @@ def test_a_model_that_selects_its_documents_by_rule_context_is_found(package: Pa
     assert {f.rule for f in findings if f.severity == "error"} == {"CTX-SECTION"}
 
 
+def test_an_n1_document_expects_no_model_and_is_not_warned(package: Path) -> None:
+    """A PDF in nonXMLBody has no CI-SIS content model: only the profiles apply, which is no doubt about it."""
+    n1 = cda(("1.2.250.1.213.1.1.1.12345", None)).replace(
+        b"</ClinicalDocument>",
+        b"<component><nonXMLBody><text>JVBERi0=</text></nonXMLBody></component></ClinicalDocument>",
+    )
+    findings = run(package, n1)
+    (no_model,) = [f for f in findings if f.rule == "CISIS-NO-MODEL"]
+    assert no_model.severity == "info" and "N1" in no_model.message
+
+
 def test_a_mapping_properties_file_overrides_the_modelled_mapping(package: Path) -> None:
     (package / "schematrons" / "mapping.properties").write_text(
         f"# root.extension=model, as in the ANS CI\n{MODEL_OID}.2024.01=AUTRE_2024.01\n", encoding="utf-8"
