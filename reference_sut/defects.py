@@ -339,6 +339,11 @@ DEFECTS: dict[str, Defect] = {
         ),
         Defect("mss-xdm-bad-hash", "announces in METADATA.XML a SHA-1 the document does not have", ("MSS/PROV.01",)),
         Defect(
+            "mss-xdm-cda-missing-trait",
+            "sends in IHE_XDM.ZIP a CDA whose birth name lost its qualifier BR",
+            ("MSS/PROV.01",),
+        ),
+        Defect(
             "mss-patient-from-subject",
             "files a received document under the patient named in the subject, not METADATA.XML's",
             ("SC.MSS/CONF.24",),

@@ -408,6 +408,8 @@ class MssFeature:
         """IHE_XDM.ZIP and the PDF rendering beside it (SC.MSS/CONF.23)."""
         request = message.request
         cda = _cda(request, message.qualified)
+        if "mss-xdm-cda-missing-trait" in self.defects:  # the birth name loses its qualifier BR
+            cda = cda.replace(b' qualifier="BR"', b"", 1)
         archives = [self._xdm(request, cda, message.qualified)]
         if "mss-two-patients" in self.defects:
             other = replace(request, patient=OTHER_PATIENT, document_id=CdaId(f"{request.document_id.root}.9"))

@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
+from segur.cisis import package_checks
 from segur.ins import ins_key
 from segur.journal import payload
 from segur.mss import archive_of_message, validate_mss_message
@@ -168,9 +169,15 @@ def read_mailbox(ctx: ScenarioContext) -> None:
 
 
 def _message_findings(ctx: ScenarioContext, requirement: str, **options: Any) -> list[Finding]:
+    """The submitted messages' findings for ``requirement``, noted for the report; their errors are returned.
+
+    With a CI-SIS package (``--cisis``) the archives' CDA also meet its schema and official schematrons.
+    """
+    cisis = ctx.harness.options.cisis
+    cda_checks = package_checks(str(cisis)) if cisis is not None else None
     findings = []
     for raw in submissions(ctx):
-        findings += validate_mss_message(raw, **options)
+        findings += validate_mss_message(raw, cda_checks=cda_checks, **options)
     own = [f for f in findings if f.requirement == requirement]
     ctx.note(own)
     return [f for f in own if f.severity == "error"]

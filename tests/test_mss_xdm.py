@@ -10,7 +10,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 from dmp_requests import DOMINIQUE, ZOE, cda
+from test_dmp_cisis import FORBIDDEN, write_package
 
+from segur.cisis import package_checks
 from segur.ins import OID_INS_NIR, OID_INS_NIR_TEST
 from segur.mss import XdmError, read_xdm, validate_xdm
 from segur.mss.xdm import xdm_findings
@@ -146,13 +148,23 @@ def test_an_unqualified_identity_may_travel_under_a_local_identifier() -> None:
     assert ("XDM-PATIENT-OID", "MSS/PROV.01") in rules(xdm_findings(anonymous, ins_required=False))
 
 
-def test_cda_findings_are_re_emitted_with_the_xdm_prefix() -> None:
+def test_cda_findings_are_re_emitted_with_the_xdm_prefix_under_the_archive_requirement() -> None:
+    """A CDA that breaks the CDA rules makes the archive carrying it non-conforming (MSS/PROV.01)."""
     broken = document().replace(b"<recordTarget>", b"<recordTargetX>").replace(b"</recordTarget>", b"</recordTargetX>")
     findings = validate_xdm(build_xdm(data=broken))
-    assert findings and any(f.rule.startswith("XDM-CDA:CDA-") for f in findings)
-    assert all(
-        f.message.startswith("IHE_XDM/SUBSET01/DOC0001.XML: ") for f in findings if f.rule.startswith("XDM-CDA:")
-    )
+    cda = [f for f in findings if f.rule.startswith("XDM-CDA:")]
+    assert cda and any(f.rule.startswith("XDM-CDA:CDA-") for f in cda)
+    assert all(f.message.startswith("IHE_XDM/SUBSET01/DOC0001.XML: ") for f in cda)
+    assert {f.requirement for f in cda} == {"MSS/PROV.01"}
+
+
+def test_a_cisis_package_checks_the_archives_cda_too(tmp_path) -> None:
+    """With ``--cisis`` the CDA in the archive also meets the package's schema and official schematrons."""
+    titled = document().replace(b"<title>", f"<title>{FORBIDDEN} ".encode(), 1)
+    package = read_xdm(build_xdm(data=titled))
+    assert ("XDM-CDA:TEST-TITRE", "MSS/PROV.01") not in rules(xdm_findings(package))
+    checks = package_checks(str(write_package(tmp_path)))
+    assert ("XDM-CDA:TEST-TITRE", "MSS/PROV.01") in rules(xdm_findings(package, cda_checks=checks))
 
 
 def _zip(entries: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:

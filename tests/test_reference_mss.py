@@ -180,6 +180,7 @@ def test_an_identity_not_qualified_travels_without_ins_and_with_x_mss_ins_n(host
         ("mss-two-patients", {}, {}, ("MSS-XDM-COUNT", "SC.MSS/CONF.23")),
         ("mss-no-mdn-request", {"accuse_lecture": True}, {"expect_mdn": True}, ("MSS-MDN", "MSS/UX.33")),
         ("mss-xdm-bad-hash", {}, {}, ("XDM-HASH", "MSS/PROV.01")),
+        ("mss-xdm-cda-missing-trait", {}, {}, ("XDM-CDA:CDA-SM-024", "MSS/PROV.01")),
     ],
 )  # fmt: skip
 def test_each_header_defect_is_caught_by_the_harness_checker(host, pki, tmp_path, defect, params, options, expected):

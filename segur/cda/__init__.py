@@ -21,6 +21,8 @@ from segur.validation import Finding, MalformedXml, UnsafeXml, parse_untrusted
 
 CdaLayer = Callable[[bytes, etree._Element], list[Finding]]
 """An extra layer: gets the document bytes and the parsed root, returns its findings."""
+CdaChecks = tuple[etree.XMLSchema, Sequence[CdaLayer]]
+"""What a CI-SIS package adds: its schema as layer (a), and extra layers (``segur.cisis.package_checks``)."""
 
 
 def validate_cda(
@@ -54,4 +56,4 @@ def validate_cda(
     return findings
 
 
-__all__ = ["NAMESPACES", "VOLETS", "CdaLayer", "line_of", "validate_cda", "value_set_layer"]
+__all__ = ["NAMESPACES", "VOLETS", "CdaChecks", "CdaLayer", "line_of", "validate_cda", "value_set_layer"]

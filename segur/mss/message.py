@@ -40,6 +40,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
 
+from segur.cda import CdaChecks
 from segur.mss.xdm import XdmCda, XdmError, XdmPackage, read_xdm, xdm_findings
 from segur.validation import Finding
 from segur.xds import InsOids
@@ -150,7 +151,7 @@ def _nil_findings(message: _Message) -> list[Finding]:
     return []
 
 
-def _archive_findings(message: _Message, oids: InsOids | None) -> list[Finding]:
+def _archive_findings(message: _Message, oids: InsOids | None, cda_checks: CdaChecks | None) -> list[Finding]:
     if not message.archives:
         return []
     findings = []
@@ -165,7 +166,7 @@ def _archive_findings(message: _Message, oids: InsOids | None) -> list[Finding]:
     except XdmError as error:
         return [*findings, error.finding()]
     ins_required = [v.split(";")[0].strip() for v in message.headers("X-MSS-INS")] != ["N"]
-    return findings + xdm_findings(message.package, oids=oids, ins_required=ins_required)
+    return findings + xdm_findings(message.package, oids=oids, ins_required=ins_required, cda_checks=cda_checks)
 
 
 def _codecda_findings(message: _Message) -> list[Finding]:
@@ -333,15 +334,17 @@ def validate_mss_message(
     expect_mdn: bool = False,
     oids: InsOids | None = None,
     block_patient_reply: bool | None = None,
+    cda_checks: CdaChecks | None = None,
 ) -> list[Finding]:
     """Every finding on one submitted message; malformed MIME or zip gives findings, never an exception.
 
     ``ins_qualified`` is the identity status the SUT holds for the patient (None: unknown, the
     O/N value is then only checked against the archive); ``block_patient_reply`` whether the
-    scenario asked the professional to forbid the patient's reply (None: unknown).
+    scenario asked the professional to forbid the patient's reply (None: unknown); ``cda_checks``
+    the user's CI-SIS schema and layers for the archive's CDA (``segur.cisis.package_checks``).
     """
     message = _parse(raw)
-    findings = _mime_findings(message) + _nil_findings(message) + _archive_findings(message, oids)
+    findings = _mime_findings(message) + _nil_findings(message) + _archive_findings(message, oids, cda_checks)
     findings += _codecda_findings(message) + _ins_findings(message, ins_qualified)
     findings += _mes_findings(message, block_patient_reply) + _subject_findings(message)
     findings += _pdf_findings(message) + _mdn_findings(message, expect_mdn)

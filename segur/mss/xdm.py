@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from segur.cda import validate_cda
+from segur.cda import CdaChecks, validate_cda
 from segur.ins import OID_INS_NIA, OID_INS_NIA_TEST, OID_INS_NIR, OID_INS_NIR_TEST
 from segur.validation import Finding, MalformedXml, UnsafeXml, parse_untrusted
 from segur.xds import InsOids, ebrim
@@ -327,12 +327,22 @@ def _patient_findings(package: XdmPackage, oids: InsOids, ins_required: bool) ->
     return findings
 
 
-def xdm_findings(package: XdmPackage, *, oids: InsOids | None = None, ins_required: bool = True) -> list[Finding]:
+def xdm_findings(
+    package: XdmPackage,
+    *,
+    oids: InsOids | None = None,
+    ins_required: bool = True,
+    cda_checks: CdaChecks | None = None,
+) -> list[Finding]:
     """Layout, metadata/file agreement, patient consistency and every CDA through the CDA engine.
 
     ``ins_required`` False (the message says X-MSS-INS: N) lets the patientId be a local identifier
     under the sender's own assigning authority: an unqualified identity has no INS to carry.
+    A CDA finding names the archive's requirement (MSS/PROV.01) unless the CDA engine named one: a
+    document that breaks the CDA rules makes the archive that carries it non-conforming.
+    ``cda_checks``, a CI-SIS package's schema and layers, join the CDA engine's own.
     """
+    schema, layers = cda_checks or (None, [])
     findings = _layout_findings(package)
     for subset in package.subsets:
         for entry in subset.entries:
@@ -340,8 +350,8 @@ def xdm_findings(package: XdmPackage, *, oids: InsOids | None = None, ins_requir
     findings += _patient_findings(package, oids or InsOids(), ins_required)
     for path in _xml_documents(package):
         findings += [
-            Finding(f"XDM-CDA:{f.rule}", f.severity, f"{path}: {f.message}", f.location, f.requirement)
-            for f in validate_cda(package.files[path])
+            Finding(f"XDM-CDA:{f.rule}", f.severity, f"{path}: {f.message}", f.location, f.requirement or LAYOUT)
+            for f in validate_cda(package.files[path], schema=schema, extra_layers=layers)
         ]
     return findings
 
