@@ -24,7 +24,7 @@ XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace=
     elementFormDefault="qualified">
   <xs:element name="ClinicalDocument"><xs:complexType><xs:sequence>
     <xs:any processContents="skip" minOccurs="0" maxOccurs="unbounded"/>
-  </xs:sequence></xs:complexType></xs:element>
+  </xs:sequence><xs:anyAttribute processContents="skip"/></xs:complexType></xs:element>
 </xs:schema>"""
 VALUE_SET = """<ValueSet xmlns="urn:ihe:iti:svs:2008"><ConceptList>
   <Concept code="GOOD" codeSystem="1.2.250.1.213.1.1.4.999" displayName="Code fictif"/>

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from dmp_requests import DOMINIQUE, cda, client, submission
+from test_cisis_package import XSD
 
 from conftest import RunningDmp, serve
 from segur.cisis import CisisPackage
@@ -22,12 +23,6 @@ from segur.reference_sut.dmp_client import DmpError
 
 N1_FORMAT = "urn:ihe:iti:xds-sd:pdf:2008"
 FORBIDDEN = "INTERDIT"
-XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:hl7-org:v3"
-    elementFormDefault="qualified">
-  <xs:element name="ClinicalDocument"><xs:complexType><xs:sequence>
-    <xs:any processContents="skip" minOccurs="0" maxOccurs="unbounded"/>
-  </xs:sequence><xs:anyAttribute processContents="skip"/></xs:complexType></xs:element>
-</xs:schema>"""
 PROFILE = f"""<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">
   <ns prefix="cda" uri="urn:hl7-org:v3"/>
   <pattern id="IHE"><rule context="cda:ClinicalDocument">
