@@ -36,6 +36,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from segur.cda import CdaChecks
 from segur.cda.valuesets import value_set_layer
 from segur.schematron import SchematronError, compile_schematron
 from segur.schematron.loader import Assertion, load_schema
@@ -94,7 +95,7 @@ class CisisPackage:
         matches = sorted(folder.glob(f"JDV_{glob.escape(stem)}*.xml"))
         return matches[0] if matches else None
 
-    def cda_checks(self) -> tuple[etree.XMLSchema, list[SchematronLayer]]:
+    def cda_checks(self) -> CdaChecks:
         """What the package adds to the CDA engine: its schema as layer (a), its Schematrons and value sets."""
         return self.cda_schema(), [self.schematron_layer(), value_set_layer(self.directory / "jeuxDeValeurs")]
 
@@ -220,7 +221,7 @@ class CisisPackage:
 
 
 @functools.lru_cache(maxsize=4)
-def package_checks(directory: str) -> tuple[etree.XMLSchema, list[SchematronLayer]]:
+def package_checks(directory: str) -> CdaChecks:
     """``CisisPackage(directory).cda_checks()``, built once per process: the DMP mock's workers get the folder's
     name, not the compiled checks, which do not cross a process boundary."""
     return CisisPackage(Path(directory)).cda_checks()

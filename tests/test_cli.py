@@ -115,6 +115,14 @@ def test_manual_adapter_asks_the_operator_what_it_cannot_observe(tmp_path, pki, 
     assert found["INS/va1.38"] == "non_teste"
 
 
+@pytest.mark.parametrize("command", [["run", "--couloir", "ville", "--quiet"], ["mocks", "up", "--only", "dmp"]])
+def test_a_cisis_folder_that_is_no_package_is_a_usage_error(tmp_path, pki, command):
+    """Refused before any mock listens or any scenario runs, saying what the folder lacks."""
+    done = segur(*command, "--pki", str(pki.directory), "--cisis", str(tmp_path / "nothing"), cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "is not a CI-SIS package: infrastructure/cda/CDA_extended.xsd is missing" in done.stderr
+
+
 @pytest.mark.timeout(300)  # a couloir run plus the Allure CLI, on a shared 2-core machine
 def test_run_directory_holds_every_artefact(tmp_path, pki):
     """One ville run, with a (fake) CI-SIS package so that the package it applied is named and replayable too."""
